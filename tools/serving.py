@@ -94,7 +94,8 @@ def _wait_ready(container: RunningContainer, ready_timeout: float) -> None:
             return
         time.sleep(_POLL_INTERVAL_SECONDS)
     raise ContainerStartError(
-        f"server did not answer GET /ping with 200 within {ready_timeout:.0f} s; its output:\n{container.logs()}"
+        f"server did not answer GET /ping with 200 within {ready_timeout:.0f} s; "
+        f"its output:\n{container.logs()}"
     )
 
 
