@@ -1,0 +1,23 @@
+"""Every policy of the pack, in one list: ``__main__.py`` serves it, the runner runs it."""
+
+from __future__ import annotations
+
+from pulumi_policy import ResourceValidationPolicy, StackValidationPolicy
+
+from policies import apigateway, appautoscaling, cloudwatch, ec2, ecr, iam, sagemaker
+
+PACK_NAME = "xgboost-endpoint-guardrails"
+
+ALL_POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
+    *sagemaker.POLICIES,
+    *ec2.POLICIES,
+    *appautoscaling.POLICIES,
+    *cloudwatch.POLICIES,
+    *apigateway.POLICIES,
+    *ecr.POLICIES,
+    *iam.POLICIES,
+]
+
+
+def policy_names() -> list[str]:
+    return [p.name for p in ALL_POLICIES]

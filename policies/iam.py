@@ -1,0 +1,136 @@
+"""IAM policies: the front door's Lambda role grants named actions only, never a wildcard."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyResource,
+    ReportViolation,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+from policies import props, settings, topology
+from policies.props import UNKNOWN
+
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+MANAGED_POLICY = "aws:iam/policy:Policy"
+
+LAMBDA_WILDCARDS = "iam-lambda-role-wildcard-actions"
+ALLOWED_MANAGED_POLICIES = "allowedManagedPolicies"
+_SCHEMA = settings.schema(
+    **{
+        ALLOWED_MANAGED_POLICIES: {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [
+                "service-role/AWSLambdaBasicExecutionRole",
+                "service-role/AWSLambdaVPCAccessExecutionRole",
+            ],
+            "description": "AWS-managed policies (the part after ':policy/') a Lambda role may carry.",
+        }
+    }
+)
+
+
+def _documents(role: PolicyResource, resources: list[PolicyResource]) -> Iterator[tuple[str, Any]]:
+    """(where, policy document) for every policy on the role whose document is in the stack."""
+    inline = props.items(role.props, "inlinePolicies")
+    for index, entry in enumerate(inline if isinstance(inline, list) else []):
+        yield f"inline policy #{index} of role '{role.name}'", props.get(entry, "policy")
+    for policy in topology.of_type(resources, ROLE_POLICY):
+        if role in topology.property_dependencies(policy, "role", ROLE):
+            yield f"role policy '{policy.name}'", props.get(policy.props, "policy")
+    for attachment in topology.of_type(resources, ROLE_POLICY_ATTACHMENT):
+        if role in topology.property_dependencies(attachment, "role", ROLE):
+            for managed in topology.property_dependencies(attachment, "policyArn", MANAGED_POLICY):
+                yield f"policy '{managed.name}'", props.get(managed.props, "policy")
+
+
+def _managed_arns(
+    role: PolicyResource, resources: list[PolicyResource]
+) -> Iterator[tuple[PolicyResource, str]]:
+    for attachment in topology.of_type(resources, ROLE_POLICY_ATTACHMENT):
+        if role not in topology.property_dependencies(attachment, "role", ROLE):
+            continue
+        if topology.property_dependencies(attachment, "policyArn", MANAGED_POLICY):
+            continue
+        arn = props.text(attachment.props, "policyArn")
+        if isinstance(arn, str):
+            yield attachment, arn
+
+
+def wildcard_actions(document: Any) -> list[str]:
+    """Actions with a ``*`` (or a ``NotAction``) in the Allow statements of a policy document."""
+    if isinstance(document, str):
+        try:
+            document = json.loads(document)
+        except json.JSONDecodeError:
+            return []
+    if not isinstance(document, Mapping):
+        return []
+    statements = document.get("Statement", [])
+    if isinstance(statements, Mapping):
+        statements = [statements]
+    found: list[str] = []
+    for statement in statements if isinstance(statements, list) else []:
+        if not isinstance(statement, Mapping) or statement.get("Effect") != "Allow":
+            continue
+        if "NotAction" in statement:
+            found.append(f"NotAction {statement['NotAction']}")
+        actions = statement.get("Action", [])
+        for action in [actions] if isinstance(actions, str) else actions:
+            if isinstance(action, str) and "*" in action:
+                found.append(action)
+    return found
+
+
+def validate_lambda_wildcards(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    config = settings.resolve(LAMBDA_WILDCARDS, _SCHEMA, args.get_config())
+    allowed: list[str] = config[ALLOWED_MANAGED_POLICIES]
+    roles: list[PolicyResource] = []
+    for function in topology.of_type(args.resources, topology.LAMBDA_FUNCTION):
+        roles.extend(r for r in topology.property_dependencies(function, "role", ROLE) if r not in roles)
+    for role in roles:
+        for where, document in _documents(role, args.resources):
+            if document is UNKNOWN or document is None:
+                continue
+            wildcards = wildcard_actions(document)
+            if wildcards:
+                report_violation(
+                    f"{where} on Lambda role '{role.name}' allows wildcard action(s) {', '.join(wildcards)}: "
+                    "list the exact actions the function calls (e.g. sagemaker:InvokeEndpoint on the "
+                    "endpoint's ARN)",
+                    role.urn,
+                )
+        for attachment, arn in _managed_arns(role, args.resources):
+            name = arn.split(":policy/", 1)[-1]
+            if name not in allowed:
+                report_violation(
+                    f"attachment '{attachment.name}' gives Lambda role '{role.name}' the managed policy "
+                    f"{name}, "
+                    "whose actions this pack cannot check: use an inline policy with exact actions, or add "
+                    "it to "
+                    f"'{ALLOWED_MANAGED_POLICIES}' in the pack config after review",
+                    attachment.urn,
+                )
+
+
+lambda_wildcards = StackValidationPolicy(
+    name=LAMBDA_WILDCARDS,
+    description=(
+        "Lambda execution roles must grant named actions, never wildcards: list the exact actions "
+        "(e.g. sagemaker:InvokeEndpoint) on exact ARNs."
+    ),
+    validate=validate_lambda_wildcards,
+    enforcement_level=EnforcementLevel.MANDATORY,
+    config_schema=_SCHEMA,
+)
+
+POLICIES = [lambda_wildcards]
