@@ -1,0 +1,84 @@
+"""Gunicorn settings for the inference server (``gunicorn --config container/gunicorn.conf.py``).
+
+Every value derives from the environment through ``xgbserve.settings``; each non-default choice
+says why. The worker model, measured with ``bench/bench_container.py`` on 2 cores:
+
+- ``gthread`` workers (default here): each worker runs a small thread pool, so a ``/ping`` that
+  lands on a worker busy with a CPU-bound predict is answered by another thread of the same
+  worker (XGBoost releases the GIL while predicting) instead of waiting behind it. Keep-alive
+  connections are held by the worker's poller, so a client reusing connections (SageMaker's
+  front end does) skips a TCP handshake per request.
+- ``sync`` workers answer one request at a time per process: a ping waits in the listen queue
+  behind whatever predicts are queued, which is what gets an instance replaced under load.
+- ``gevent`` (the built-in container's choice) cooperates only at I/O: a CPU-bound predict
+  blocks every other request of that worker, pings included, and it adds a dependency.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+_HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(_HERE))
+
+from xgbserve.settings import (  # noqa: E402  (the package lives next to this file)
+    THREADS,
+    WORKER_CLASS,
+    XGBOOST_NTHREAD,
+    Settings,
+    xgboost_threads,
+)
+
+_settings = Settings.from_env()
+_cores = os.cpu_count() or 1
+
+wsgi_app = "xgbserve.app:make_wsgi_app()"
+pythonpath = str(_HERE)
+bind = [f"{_settings.bind_host}:{_settings.port}"]
+
+# SAGEMAKER_MODEL_SERVER_WORKERS, default 2 * cores + 1 (Gunicorn's guidance, AWS's containers).
+workers = _settings.workers
+# See the module docstring; overridable only to re-run the measurement.
+worker_class = os.environ.get(WORKER_CLASS, "gthread")
+# A few threads per worker: enough that a ping or a small request never waits for a large
+# batch in the same worker, few enough that the GIL is not fought over.
+threads = int(os.environ.get(THREADS, "4"))
+
+# XGBoost threads per worker so that workers * nthread <= cores: with 5 workers on 2 cores each
+# predicts on one thread and the OS spreads workers over cores, instead of 5 OpenMP pools of 2
+# threads thrashing. Set before fork so every worker inherits it.
+_nthread = xgboost_threads(workers, _cores)
+os.environ.setdefault(XGBOOST_NTHREAD, str(_nthread))
+os.environ.setdefault("OMP_NUM_THREADS", os.environ[XGBOOST_NTHREAD])
+
+# SAGEMAKER_MODEL_SERVER_TIMEOUT (default 60 s, InvokeEndpoint's own limit).
+timeout = _settings.timeout
+# SageMaker sends SIGKILL 30 s after SIGTERM: in-flight requests get 20 s to finish, which leaves
+# the master time to reap workers and exit on its own.
+graceful_timeout = 20
+# Longer than the 60 s idle timeout of typical load balancers, so the client side closes idle
+# connections, never the server just as a request is sent on one.
+keepalive = 75
+
+# The model is loaded in each worker after fork: XGBoost's OpenMP runtime does not survive a
+# fork once a parallel region has run, and the model is small (a few MB per worker).
+preload_app = False
+# The libraries, though, are imported here in the master, before fork (importing XGBoost starts
+# no OpenMP threads): workers then boot in about 0.1 s instead of each spending about a second of
+# CPU importing XGBoost at the same time, which is most of a cold start on 2 cores; and the
+# imported code is shared copy-on-write between workers.
+import xgbserve.app  # noqa: E402, F401
+
+# Gunicorn 27 opens a control socket at a fixed path by default: two servers on one machine
+# delete each other's. Nothing here uses it.
+control_socket_disable = True
+
+# Worker heartbeat files on tmpfs: on a container's overlay filesystem a slow disk can make a
+# healthy worker look hung and get it killed.
+worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None
+
+# The app writes its own structured access log (one JSON line a request); Gunicorn's would
+# duplicate it in another format.
+accesslog = None
+errorlog = "-"
+loglevel = "info"

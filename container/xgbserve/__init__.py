@@ -1,0 +1,1 @@
+"""SageMaker-compatible XGBoost inference server: plain decode/predict/encode functions under Flask."""

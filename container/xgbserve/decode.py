@@ -1,0 +1,359 @@
+"""decode(body, content type, feature count) -> float32 matrix, one row per record.
+
+Every failure is a :class:`ServingError`: 415 for a content type we do not read, 400 for a body
+that does not parse or has the wrong number of features, with the record and the reason.
+Missing values (empty CSV fields, JSON ``null``, absent libsvm/sparse indices) become NaN, which
+XGBoost treats as missing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from . import recordio
+from .errors import ServingError, bad_request
+
+Matrix = npt.NDArray[np.float32]
+
+CSV = "text/csv"
+LIBSVM = "text/libsvm"
+JSON = "application/json"
+JSONLINES = "application/jsonlines"
+RECORDIO = "application/x-recordio-protobuf"
+# SageMaker's built-in container also answers to these spellings.
+_ALIASES = {"text/x-libsvm": LIBSVM, "application/x-jsonlines": JSONLINES}
+CONTENT_TYPES = (CSV, LIBSVM, JSON, JSONLINES, RECORDIO)
+# Numbers are ASCII, so any charset that is a superset of ASCII reads the same bytes the same way.
+_ASCII_CHARSETS = frozenset({"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin-1", "latin1"})
+# Below this size the per-line parser is faster than the vectorised one (numpy call overhead).
+_FAST_CSV_MIN_BYTES = 2048
+_MAX_FAST_DIGITS = 15  # mantissas below 10**15 < 2**53 are exact in float64
+_MAX_FAST_EXPONENT = 22  # 10**22 is the largest power of ten exact in float64
+_POW10_INT = 10 ** np.arange(_MAX_FAST_DIGITS + 1, dtype=np.int64)
+_POW10_FLOAT = 10.0 ** np.arange(_MAX_FAST_EXPONENT + 1)
+
+
+def parse_media_type(header: str | None) -> tuple[str, dict[str, str]]:
+    """``"Text/CSV; charset=UTF-8"`` -> ``("text/csv", {"charset": "utf-8"})``."""
+    if not header:
+        return "", {}
+    media, *raw_params = header.split(";")
+    params: dict[str, str] = {}
+    for raw in raw_params:
+        name, sep, value = raw.partition("=")
+        if sep:
+            params[name.strip().lower()] = value.strip().strip('"').lower()
+    return media.strip().lower(), params
+
+
+def content_type_of(header: str | None) -> str:
+    """The canonical content type for a Content-Type header, or 415 with what we accept."""
+    media, params = parse_media_type(header)
+    media = _ALIASES.get(media, media)
+    if media not in CONTENT_TYPES:
+        shown = media or "(none)"
+        raise ServingError(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+            f"content type {shown} is not supported: send one of {', '.join(CONTENT_TYPES)}",
+        )
+    charset = params.get("charset")
+    if charset is not None and charset not in _ASCII_CHARSETS:
+        raise ServingError(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE, f"charset {charset} is not supported: send UTF-8"
+        )
+    return media
+
+
+def decode(body: bytes, content_type: str, num_features: int) -> Matrix:
+    """Parse ``body`` of canonical ``content_type`` into a C-contiguous (records, num_features) float32 matrix."""
+    if not body.strip(b" \t\r\n"):
+        raise bad_request("the request body is empty: send at least one record")
+    parser = _PARSERS.get(content_type)
+    if parser is None:
+        raise ServingError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, f"content type {content_type} is not supported")
+    matrix = parser(body, num_features)
+    if matrix.shape[0] == 0:
+        raise bad_request("the request holds no records")
+    return matrix
+
+
+def _width_error(record: int, got: int, expected: int) -> ServingError:
+    return bad_request(f"record {record} has {got} features; the model expects {expected}")
+
+
+# CSV ----------------------------------------------------------------------------------------------
+
+
+def _decode_csv(body: bytes, num_features: int) -> Matrix:
+    if b"\r" in body:
+        body = body.replace(b"\r\n", b"\n")
+    body = body.strip(b"\n")
+    if len(body) >= _FAST_CSV_MIN_BYTES:
+        fast = _parse_csv_vectorised(body, num_features)
+        if fast is not None:
+            return fast
+    return _parse_csv_lines(body, num_features)
+
+
+def _parse_csv_lines(body: bytes, num_features: int) -> Matrix:
+    """The exact parser: any number Python's float() reads; errors name the record and field."""
+    rows: list[list[float]] = []
+    record = 0
+    for line in body.split(b"\n"):
+        if not line.strip():
+            continue  # blank lines are not records, as in SageMaker's pandas-based parser
+        record += 1
+        fields = line.split(b",")
+        if len(fields) != num_features:
+            raise _width_error(record, len(fields), num_features)
+        row: list[float] = []
+        for column, field in enumerate(fields, start=1):
+            text = field.strip()
+            if not text:
+                row.append(math.nan)
+                continue
+            try:
+                row.append(float(text))
+            except ValueError:
+                shown = text[:40].decode("utf-8", "replace")
+                raise bad_request(f"record {record}, feature {column}: {shown!r} is not a number") from None
+        rows.append(row)
+    return np.array(rows, dtype=np.float32).reshape(len(rows), num_features)
+
+
+def _parse_csv_vectorised(body: bytes, num_features: int) -> Matrix | None:
+    """Parse plain decimal CSV in a few passes of numpy over the bytes, no per-value Python.
+
+    Handles what CSV exports usually hold: optional sign, digits, optional fraction, optional
+    exponent, empty fields. Anything else (spaces, nan/inf, blank lines, over 15 significant
+    digits, a malformed field) returns None and the exact line parser decides, so results and
+    error messages are the same either way. The value is mantissa * 10**k computed in float64 with
+    both operands exact, i.e. correctly rounded, then cast to float32 like the line parser does.
+    """
+    buf = np.frombuffer(body, dtype=np.uint8)
+    n = buf.size
+    is_digit = (buf - np.uint8(48)) < 10
+    is_comma = buf == 44
+    is_newline = buf == 10
+    is_sep = is_comma | is_newline
+    is_dot = buf == 46
+    is_exp = (buf | np.uint8(0x20)) == 101
+    is_minus = buf == 45
+    is_sign = is_minus | (buf == 43)
+    if not (is_digit | is_sep | is_dot | is_exp | is_sign).all():
+        return None
+
+    sep_at = np.flatnonzero(is_sep)
+    newline_at = np.flatnonzero(is_newline)
+    rows = newline_at.size + 1
+    tokens = sep_at.size + 1
+    if tokens != rows * num_features:
+        return None
+    commas_before = np.cumsum(is_comma)
+    commas_per_row = np.diff(commas_before[newline_at], prepend=0, append=commas_before[-1])
+    if (commas_per_row != num_features - 1).any():
+        return None
+
+    token = np.cumsum(is_sep)  # token index of every byte (a separator belongs to the next token)
+    starts = np.concatenate(([0], sep_at + 1))
+    ends = np.concatenate((sep_at, [n]))
+    empty = starts == ends
+
+    def count_in_token_before(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+        """For every byte, how many ``mask`` bytes its token holds up to and including it."""
+        running = np.cumsum(mask)
+        at_start = np.concatenate(([0], running))[starts]
+        return running - at_start[token]
+
+    exps_so_far = count_in_token_before(is_exp)
+    in_exponent = (exps_so_far > 0) & ~is_exp
+    dots_so_far = count_in_token_before(is_dot)
+    previous = np.concatenate(([44], buf[:-1]))
+    sign_after_exp = is_sign & ((previous | np.uint8(0x20)) == 101)
+    sign_at_start = is_sign & ((previous == 44) | (previous == 10))
+    if (
+        (exps_so_far[is_exp] > 1).any()
+        or (dots_so_far[is_dot] > 1).any()
+        or (is_dot & in_exponent).any()
+        or (is_sign & ~(sign_after_exp | sign_at_start)).any()
+    ):
+        return None
+
+    mantissa_digit = is_digit & ~in_exponent
+    exponent_digit = is_digit & in_exponent
+    mantissa_digits = np.bincount(token[mantissa_digit], minlength=tokens)
+    exponent_digits = np.bincount(token[exponent_digit], minlength=tokens)
+    has_exp = np.bincount(token[is_exp], minlength=tokens) > 0
+    if (
+        ((mantissa_digits == 0) & ~empty).any()
+        or (has_exp & (exponent_digits == 0)).any()
+        or (mantissa_digits > _MAX_FAST_DIGITS).any()
+        or (exponent_digits > 3).any()
+    ):
+        return None
+
+    def integer_value(digit_mask: npt.NDArray[np.bool_], digits: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        rank = count_in_token_before(digit_mask)[digit_mask]  # 1-based, from the left
+        owner = token[digit_mask]
+        place = digits[owner] - rank
+        weights = (buf[digit_mask] - np.uint8(48)).astype(np.int64) * _POW10_INT[place]
+        # Sums stay below 10**15 < 2**53, so float64 accumulation is exact.
+        return np.bincount(owner, weights=weights, minlength=tokens)
+
+    mantissa = integer_value(mantissa_digit, mantissa_digits)
+    fraction_digits = np.bincount(token[mantissa_digit & (dots_so_far > 0)], minlength=tokens)
+    exponent = integer_value(exponent_digit, exponent_digits).astype(np.int64)
+    negative_exp = np.bincount(token[is_minus & sign_after_exp], minlength=tokens) > 0
+    scale = np.where(negative_exp, -exponent, exponent) - fraction_digits
+    if (np.abs(scale) > _MAX_FAST_EXPONENT).any():
+        return None
+    values = np.where(
+        scale >= 0,
+        mantissa * _POW10_FLOAT[np.clip(scale, 0, None)],
+        mantissa / _POW10_FLOAT[np.clip(-scale, 0, None)],
+    )
+    negative = np.bincount(token[is_minus & sign_at_start], minlength=tokens) > 0
+    values = np.where(negative, -values, values)
+    values[empty] = np.nan
+    return values.astype(np.float32).reshape(rows, num_features)
+
+
+# libsvm -------------------------------------------------------------------------------------------
+
+
+def _decode_libsvm(body: bytes, num_features: int) -> Matrix:
+    """``[label] index:value ...`` per line; indices are 0-based column numbers, as SageMaker reads them."""
+    lines = [line for line in body.split(b"\n") if line.strip()]
+    matrix = np.full((len(lines), num_features), np.nan, dtype=np.float32)
+    for record, line in enumerate(lines, start=1):
+        items = line.split()
+        if items and b":" not in items[0]:
+            items = items[1:]  # the label column, which prediction ignores
+        for item in items:
+            index_text, sep, value_text = item.partition(b":")
+            try:
+                if not sep:
+                    raise ValueError
+                index = int(index_text)
+                value = float(value_text)
+            except ValueError:
+                shown = item[:40].decode("utf-8", "replace")
+                raise bad_request(f"record {record}: {shown!r} is not index:value") from None
+            if not 0 <= index < num_features:
+                raise bad_request(
+                    f"record {record}: feature index {index} is out of range; the model has "
+                    f"{num_features} features, indices 0 to {num_features - 1}"
+                )
+            matrix[record - 1, index] = value
+    return matrix
+
+
+# JSON and JSON lines -------------------------------------------------------------------------------
+
+
+def _number(value: object, record: int, column: int) -> float:
+    if value is None:
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        shown = json.dumps(value)[:40]
+        raise bad_request(f"record {record}, feature {column}: {shown} is not a number")
+    return float(value)
+
+
+def _row(values: object, record: int, num_features: int) -> list[float]:
+    if isinstance(values, dict) and "features" in values:
+        values = values["features"]
+    if not isinstance(values, list):
+        raise bad_request(f"record {record} is not a list of numbers or an object with a 'features' list")
+    if len(values) != num_features:
+        raise _width_error(record, len(values), num_features)
+    return [_number(value, record, column) for column, value in enumerate(values, start=1)]
+
+
+def _rows_from_document(document: object, num_features: int) -> list[list[float]]:
+    """The JSON shapes we take: [[...], ...], [...] (one record), {"instances": [...]}, {"features": [...]}."""
+    if isinstance(document, dict):
+        if "instances" in document:
+            records = document["instances"]
+            if not isinstance(records, list):
+                raise bad_request("'instances' must be a list of records")
+            return [_row(item, index, num_features) for index, item in enumerate(records, start=1)]
+        if "features" in document:
+            return [_row(document, 1, num_features)]
+        raise bad_request("a JSON object must have an 'instances' list or a 'features' list")
+    if isinstance(document, list):
+        if document and all(isinstance(item, list | dict) for item in document):
+            return [_row(item, index, num_features) for index, item in enumerate(document, start=1)]
+        return [_row(document, 1, num_features)]
+    raise bad_request("the JSON body must be a list of records or an object with 'instances' or 'features'")
+
+
+def _loads(text: bytes, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        detail = error.msg if isinstance(error, json.JSONDecodeError) else "not UTF-8"
+        raise bad_request(f"{where} is not valid JSON: {detail}") from None
+    except RecursionError:
+        raise bad_request(f"{where} is nested too deeply") from None
+
+
+def _decode_json(body: bytes, num_features: int) -> Matrix:
+    rows = _rows_from_document(_loads(body, "the body"), num_features)
+    return np.array(rows, dtype=np.float32).reshape(len(rows), num_features)
+
+
+def _decode_jsonlines(body: bytes, num_features: int) -> Matrix:
+    rows: list[list[float]] = []
+    for line in body.split(b"\n"):
+        if not line.strip():
+            continue
+        record = len(rows) + 1
+        rows.append(_row(_loads(line, f"record {record}"), record, num_features))
+    return np.array(rows, dtype=np.float32).reshape(len(rows), num_features)
+
+
+# RecordIO-protobuf --------------------------------------------------------------------------------
+
+
+def _decode_recordio(body: bytes, num_features: int) -> Matrix:
+    try:
+        records = recordio.read_records(body)
+    except recordio.RecordIOError as error:
+        raise bad_request(f"the body is not valid RecordIO-protobuf: {error}") from None
+    matrix = np.full((len(records), num_features), np.nan, dtype=np.float32)
+    for index, features in enumerate(records, start=1):
+        if not features:
+            raise bad_request(f"record {index} has no features")
+        tensor = features.get("values") or next(iter(features.values()))
+        if tensor.keys:
+            keys = np.asarray(tensor.keys, dtype=np.uint64)
+            if keys.size != tensor.values.size:
+                raise bad_request(f"record {index}: {keys.size} sparse keys for {tensor.values.size} values")
+            if keys.size and int(keys.max()) >= num_features:
+                raise bad_request(
+                    f"record {index}: feature index {int(keys.max())} is out of range; "
+                    f"the model has {num_features} features"
+                )
+            matrix[index - 1, keys.astype(np.intp)] = tensor.values
+        elif tensor.values.size != num_features:
+            raise _width_error(index, tensor.values.size, num_features)
+        else:
+            matrix[index - 1] = tensor.values
+    return matrix
+
+
+_PARSERS: dict[str, Callable[[bytes, int], Matrix]] = {
+    CSV: _decode_csv,
+    LIBSVM: _decode_libsvm,
+    JSON: _decode_json,
+    JSONLINES: _decode_jsonlines,
+    RECORDIO: _decode_recordio,
+}

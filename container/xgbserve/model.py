@@ -1,0 +1,144 @@
+"""Loading ``xgboost-model`` (pickled Booster, JSON or UBJSON) and predicting with it.
+
+Unpickling runs code chosen by whoever wrote the file, so a pickle is read with an unpickler that
+resolves only ``xgboost.core.Booster`` and two harmless builtins, and the result must be a Booster.
+Remaining risk (documented in the README): ``Booster.__setstate__`` hands the pickled bytes to
+XGBoost's C++ model parser and sets whatever attributes the pickle names on the Booster; a crafted
+file can therefore still reach bugs in that parser. Only the model file is ever unpickled, and it
+comes from the team's own S3 artifact, the same trust level as the image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import pickle
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import xgboost as xgb
+
+from .settings import MODEL_FILENAME
+
+log = logging.getLogger(__name__)
+
+Predictions = npt.NDArray[np.float32]
+
+# What a pickled Booster needs, and nothing that can run a command: the class itself; bytearray
+# (protocol < 5 pickles the raw model that way); _codecs.encode (protocol 2 pickles bytes that way).
+_ALLOWED_GLOBALS = frozenset(
+    {("xgboost.core", "Booster"), ("builtins", "bytearray"), ("_codecs", "encode")}
+)
+# inplace_predict is documented thread-safe for tree boosters only.
+_THREAD_SAFE_BOOSTERS = frozenset({"gbtree", "dart"})
+
+
+class ModelLoadError(RuntimeError):
+    """The model file is missing or unreadable; the message says which file and what to do."""
+
+
+class _BoosterOnlyUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _ALLOWED_GLOBALS:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only an xgboost Booster is allowed")
+        return super().find_class(module, name)
+
+
+def _looks_like_pickle(data: bytes) -> bool:
+    # Protocol 2+ pickles start with PROTO (0x80); Booster.save_model output starts with '{'.
+    return data[:1] == b"\x80"
+
+
+def load_booster_bytes(data: bytes, source: str = MODEL_FILENAME) -> xgb.Booster:
+    """A Booster from the bytes of a pickled Booster or a ``save_model`` JSON/UBJSON file."""
+    if _looks_like_pickle(data):
+        try:
+            booster = _BoosterOnlyUnpickler(io.BytesIO(data)).load()
+        except pickle.UnpicklingError as error:
+            raise ModelLoadError(f"{source} is a pickle but not of an xgboost Booster: {error}") from None
+        except Exception as error:  # a corrupt pickle can raise nearly anything
+            raise ModelLoadError(f"{source} is a corrupt pickle ({type(error).__name__}): {error}") from None
+        if not isinstance(booster, xgb.Booster):
+            raise ModelLoadError(f"{source} unpickled to {type(booster).__name__}, not an xgboost Booster")
+        return booster
+    booster = xgb.Booster()
+    try:
+        booster.load_model(bytearray(data))
+    except xgb.core.XGBoostError as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else "unknown error"
+        raise ModelLoadError(
+            f"{source} is neither a pickled Booster nor an XGBoost JSON/UBJSON model: {first_line}"
+        ) from None
+    return booster
+
+
+@dataclass
+class Model:
+    """A loaded Booster and what the server needs to know about it."""
+
+    booster: xgb.Booster
+    version: str
+    """Short hash of the model file, sent as X-Model-Version."""
+    num_features: int
+    objective: str
+    num_class: int
+    _lock: threading.Lock | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_booster(cls, booster: xgb.Booster, version: str, nthread: int = 1) -> Model:
+        booster.set_param({"nthread": nthread})
+        config = json.loads(booster.save_config())
+        learner = config["learner"]
+        objective = str(learner["objective"]["name"])
+        num_class = int(learner["learner_model_param"].get("num_class", "0") or 0)
+        booster_kind = str(learner["gradient_booster"]["name"])
+        lock = None if booster_kind in _THREAD_SAFE_BOOSTERS else threading.Lock()
+        return cls(
+            booster=booster,
+            version=version,
+            num_features=booster.num_features(),
+            objective=objective,
+            num_class=num_class,
+            _lock=lock,
+        )
+
+    @classmethod
+    def load(cls, model_dir: Path, nthread: int = 1) -> Model:
+        """Load ``model_dir/xgboost-model``; any other file in the directory is ignored."""
+        path = model_dir / MODEL_FILENAME
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise ModelLoadError(
+                f"no model at {path}: the model archive must contain a file named {MODEL_FILENAME}"
+            ) from None
+        except OSError as error:
+            raise ModelLoadError(f"cannot read {path}: {error.strerror}") from None
+        if not data:
+            raise ModelLoadError(f"{path} is empty")
+        booster = load_booster_bytes(data, str(path))
+        model = cls.from_booster(booster, model_version(data), nthread)
+        log.info(
+            "loaded %s: %s, %d features, %d classes, version %s",
+            path, model.objective, model.num_features, model.num_class, model.version,
+        )
+        return model
+
+    def predict(self, matrix: npt.NDArray[np.float32]) -> Predictions:
+        """One prediction per row: a (rows,) vector, or (rows, classes) for multi:softprob."""
+        if self._lock is None:
+            out = self.booster.inplace_predict(matrix, validate_features=False)
+        else:
+            with self._lock:
+                out = self.booster.inplace_predict(matrix, validate_features=False)
+        return np.asarray(out, dtype=np.float32)
+
+
+def model_version(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]

@@ -1,0 +1,95 @@
+"""Every environment variable the server reads, named once, and the settings derived from them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+# Names of environment variables (SageMaker's where SageMaker defines one).
+MODEL_DIR = "MODEL_DIR"
+PORT = "PORT"
+BIND_HOST = "BIND_HOST"
+WORKERS = "SAGEMAKER_MODEL_SERVER_WORKERS"
+TIMEOUT = "SAGEMAKER_MODEL_SERVER_TIMEOUT"
+INFERENCE_OUTPUT = "SAGEMAKER_INFERENCE_OUTPUT"
+DEFAULT_ACCEPT = "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"
+MAX_CONTENT_LENGTH = "MAX_CONTENT_LENGTH"
+# Ours, not SageMaker's: set by gunicorn.conf.py for the workers, and for benchmarking the choice.
+XGBOOST_NTHREAD = "XGBOOST_NTHREAD"
+WORKER_CLASS = "SERVER_WORKER_CLASS"
+THREADS = "SERVER_THREADS"
+
+DEFAULT_MODEL_DIR = "/opt/ml/model"
+DEFAULT_PORT = 8080
+DEFAULT_BIND_HOST = "0.0.0.0"
+DEFAULT_TIMEOUT_SECONDS = 60  # InvokeEndpoint's own limit: a longer request is abandoned by SageMaker.
+# InvokeEndpoint payloads are at most 6 MB; SageMaker's containers count that as 6 MiB.
+DEFAULT_MAX_CONTENT_LENGTH = 6 * 1024 * 1024
+MODEL_FILENAME = "xgboost-model"
+
+
+class ConfigurationError(ValueError):
+    """An environment variable has a value the server cannot use; the message names it and the fix."""
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name}={raw!r} is not an integer: set a positive whole number") from None
+    if value < 1:
+        raise ConfigurationError(f"{name}={value} must be at least 1")
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """What the server reads from its environment, validated."""
+
+    model_dir: Path
+    """Directory holding ``xgboost-model`` (SageMaker unpacks model.tar.gz into /opt/ml/model)."""
+    port: int
+    """TCP port to listen on (SageMaker: 8080)."""
+    bind_host: str
+    """Address to bind (0.0.0.0 in the image; 127.0.0.1 for local runs)."""
+    workers: int
+    """Gunicorn worker processes."""
+    timeout: int
+    """Seconds a request may take before Gunicorn restarts its worker."""
+    max_content_length: int
+    """Largest accepted request body in bytes."""
+    default_accept: str
+    """Response type when the request's Accept is absent or */*."""
+    inference_output: tuple[str, ...]
+    """Selected classification outputs (SAGEMAKER_INFERENCE_OUTPUT), empty for the default."""
+
+    @property
+    def model_path(self) -> Path:
+        return self.model_dir / MODEL_FILENAME
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, cpu_count: int | None = None) -> Settings:
+        env = os.environ if env is None else env
+        cores = cpu_count if cpu_count is not None else (os.cpu_count() or 1)
+        output = env.get(INFERENCE_OUTPUT, "").replace(" ", "").lower()
+        return cls(
+            model_dir=Path(env.get(MODEL_DIR, "").strip() or DEFAULT_MODEL_DIR),
+            port=_positive_int(env, PORT, DEFAULT_PORT),
+            bind_host=env.get(BIND_HOST, "").strip() or DEFAULT_BIND_HOST,
+            # Gunicorn's own guidance, which AWS's containers follow.
+            workers=_positive_int(env, WORKERS, 2 * cores + 1),
+            timeout=_positive_int(env, TIMEOUT, DEFAULT_TIMEOUT_SECONDS),
+            max_content_length=_positive_int(env, MAX_CONTENT_LENGTH, DEFAULT_MAX_CONTENT_LENGTH),
+            default_accept=env.get(DEFAULT_ACCEPT, "").strip().lower() or "text/csv",
+            inference_output=tuple(key for key in output.split(",") if key),
+        )
+
+
+def xgboost_threads(workers: int, cores: int) -> int:
+    """Threads per worker for XGBoost so that all workers together do not oversubscribe the cores."""
+    return max(1, cores // workers)
