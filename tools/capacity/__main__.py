@@ -1,0 +1,3 @@
+from tools.capacity.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,137 @@
+"""Drive the Locust engine (``tools.capacity.engine``) in a child process and collect its steps.
+
+The child gets the plan on stdin and streams one JSON line per step; each step is handed to a
+callback as it arrives, so the command prints progress live. The run is bounded twice: the
+engine stops at its time and request budgets, and a watchdog kills the child (by its PID) if it
+overruns the time budget by more than a grace period.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tools.capacity.sizing import StepResult
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# Spawning, warm-up and Locust's own start and stop on top of the budget.
+_WATCHDOG_GRACE_SECONDS = 30.0
+
+
+class LoadEngineError(RuntimeError):
+    """The load engine failed or overran its budget; the message says what it wrote."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    """One ramp: where to send what, the concurrency steps, the objective and the budgets."""
+
+    url: str
+    payload: bytes
+    headers: Mapping[str, str]
+    users: Sequence[int]
+    step_seconds: float
+    warmup_seconds: float
+    p99_ms: float
+    max_seconds: float
+    max_requests: int
+    request_timeout_seconds: float = 60.0
+    """SageMaker's own limit on an invocation (AWS-FACTS.md)."""
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "url": self.url,
+                "payload_b64": base64.b64encode(self.payload).decode("ascii"),
+                "headers": dict(self.headers),
+                "users": list(self.users),
+                "step_seconds": self.step_seconds,
+                "warmup_seconds": self.warmup_seconds,
+                "p99_ms": self.p99_ms,
+                "max_seconds": self.max_seconds,
+                "max_requests": self.max_requests,
+                "request_timeout_seconds": self.request_timeout_seconds,
+            }
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class RampOutcome:
+    steps: list[StepResult] = field(default_factory=list)
+    stop_reason: str = ""
+
+
+def _step_from_record(record: Mapping[str, Any]) -> StepResult:
+    return StepResult(
+        users=int(record["users"]),
+        seconds=float(record["seconds"]),
+        requests=int(record["requests"]),
+        errors=int(record["errors"]),
+        p50_ms=record["p50_ms"],
+        p95_ms=record["p95_ms"],
+        p99_ms=record["p99_ms"],
+        error_kinds={str(k): int(v) for k, v in record["error_kinds"].items()},
+    )
+
+
+def run_ramp(plan: Plan, on_step: Callable[[StepResult], None] | None = None) -> RampOutcome:
+    """Run ``plan`` in a Locust child process; call ``on_step`` for each step as it completes."""
+    steps: list[StepResult] = []
+    stop_reason = ""
+    with tempfile.TemporaryFile() as stderr:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "tools.capacity.engine"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            cwd=REPO_ROOT,
+            text=True,
+        )
+        killed = threading.Event()
+
+        def kill_overrun() -> None:
+            if child.poll() is None:
+                killed.set()
+                child.kill()
+
+        watchdog = threading.Timer(plan.max_seconds + _WATCHDOG_GRACE_SECONDS, kill_overrun)
+        watchdog.start()
+        try:
+            if child.stdin is None or child.stdout is None:
+                raise LoadEngineError("the load engine's pipes did not open")
+            child.stdin.write(plan.to_json())
+            child.stdin.close()
+            for line in child.stdout:
+                record = json.loads(line)
+                if record["type"] == "step":
+                    step = _step_from_record(record)
+                    steps.append(step)
+                    if on_step is not None:
+                        on_step(step)
+                elif record["type"] == "done":
+                    stop_reason = str(record["reason"])
+            returncode = child.wait()
+        finally:
+            watchdog.cancel()
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        stderr.seek(0)
+        errors = stderr.read().decode(errors="replace").strip()
+    if killed.is_set():
+        raise LoadEngineError(
+            f"the load engine overran its {plan.max_seconds:g} s budget by {_WATCHDOG_GRACE_SECONDS:g} s "
+            f"and was stopped after {len(steps)} step(s)"
+        )
+    if returncode != 0 or not stop_reason:
+        tail = "\n".join(errors.splitlines()[-20:])
+        raise LoadEngineError(f"the load engine failed (exit code {returncode}):\n{tail}")
+    return RampOutcome(steps=steps, stop_reason=stop_reason)

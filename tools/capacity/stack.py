@@ -1,0 +1,165 @@
+"""The program's stack configuration, as the capacity tool reads and writes it.
+
+The keys are the program's (``Pulumi.yaml``, owned by the program engineer): the tool reads a
+stack's current values for its defaults (instance type, AZ count, quotas, update mode, API rate
+limit) and prints the settings it derives under the same keys, as ``Pulumi.<stack>.yaml`` lines
+and ``pulumi config set`` commands. It reads the YAML files directly rather than through
+``config.py``: that module needs a Pulumi runtime, and the tool must work without one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lib import fleet
+from tools.capacity.sizing import FleetSettings
+
+DEFAULT_PROJECT = "xgboost-endpoint"
+
+INSTANCE_TYPE_KEY = "instanceType"
+AZ_COUNT_KEY = "azCount"
+AUTOSCALING_KEY = "autoscaling"
+INITIAL_INSTANCES_KEY = "initialInstanceCount"
+MIN_INSTANCES_KEY = "minInstances"
+MAX_INSTANCES_KEY = "maxInstances"
+SCALING_TARGET_KEY = "invocationsPerInstanceTarget"
+UPDATE_MODE_KEY = "updateMode"
+ROLLING_BATCH_KEY = "rollingBatchPercent"
+QUOTAS_KEY = "endpointInstanceQuotas"
+TOTAL_QUOTA_KEY = "totalInstanceQuota"
+API_RATE_KEY = "apiRateLimit"
+
+StackValue = str | int | bool
+
+
+class StackConfigError(ValueError):
+    """A Pulumi.yaml or Pulumi.<stack>.yaml the tool cannot read; the message names the file."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackContext:
+    """What a stack currently says, with the project's defaults filled in."""
+
+    project: str
+    stack: str
+    declared_keys: frozenset[str]
+    """Keys declared under ``config:`` in Pulumi.yaml (empty without one)."""
+    values: Mapping[str, Any]
+    """Each declared key's value for this stack: the stack file's, else Pulumi.yaml's default."""
+    stack_file_found: bool
+
+    def get(self, key: str, fallback: Any = None) -> Any:
+        return self.values.get(key, fallback)
+
+    @property
+    def quotas(self) -> fleet.QuotaTable:
+        per_type = self.get(QUOTAS_KEY)
+        total = self.get(TOTAL_QUOTA_KEY)
+        if not isinstance(per_type, Mapping) or not isinstance(total, int):
+            return fleet.NEW_ACCOUNT_QUOTAS
+        return fleet.QuotaTable(
+            per_instance_type={str(k): int(v) for k, v in per_type.items()},  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
+            total_instances=total,
+        )
+
+    @property
+    def update_mode(self) -> fleet.UpdateMode:
+        try:
+            return fleet.UpdateMode(str(self.get(UPDATE_MODE_KEY, fleet.UpdateMode.BLUE_GREEN.value)))
+        except ValueError:
+            return fleet.UpdateMode.BLUE_GREEN
+
+
+def _load_yaml(path: Path) -> dict[str, Any]:
+    try:
+        document = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise StackConfigError(f"cannot read {path}: {error}") from None
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        raise StackConfigError(f"{path} is not a YAML mapping")
+    return {str(k): v for k, v in document.items()}  # pyright: ignore[reportUnknownVariableType]
+
+
+def read_stack(project_dir: Path, stack: str) -> StackContext:
+    """The project's declared keys and defaults overlaid with ``Pulumi.<stack>.yaml``'s values."""
+    project_file = project_dir / "Pulumi.yaml"
+    if not project_file.is_file():
+        return StackContext(
+            project=DEFAULT_PROJECT, stack=stack, declared_keys=frozenset(), values={}, stack_file_found=False
+        )
+    project_doc = _load_yaml(project_file)
+    project = str(project_doc.get("name", DEFAULT_PROJECT))
+    declared: dict[str, Any] = project_doc.get("config") or {}
+    values: dict[str, Any] = {}
+    for key, spec in declared.items():
+        bare = str(key).split(":", 1)[-1]
+        if isinstance(spec, dict) and "default" in spec:
+            values[bare] = spec["default"]
+        elif not isinstance(spec, dict):
+            values[bare] = spec
+    stack_file = project_dir / f"Pulumi.{stack}.yaml"
+    if stack_file.is_file():
+        stack_config: dict[str, Any] = _load_yaml(stack_file).get("config") or {}
+        prefix = f"{project}:"
+        values.update(
+            {key.removeprefix(prefix): value for key, value in stack_config.items() if key.startswith(prefix)}
+        )
+    return StackContext(
+        project=project,
+        stack=stack,
+        declared_keys=frozenset(str(key).split(":", 1)[-1] for key in declared),
+        values=values,
+        stack_file_found=stack_file.is_file(),
+    )
+
+
+def stack_settings(fleet_settings: FleetSettings, instance_type: str) -> dict[str, StackValue]:
+    """The configuration values a stack takes from this run, in the program's key names.
+
+    The program checks ``min <= initial <= max``, so the fleet starts at its minimum. A
+    burstable type cannot be autoscaled: it gets a fixed fleet sized for the peak at the
+    operating point, and no scaling settings.
+    """
+    settings: dict[str, StackValue] = {
+        INSTANCE_TYPE_KEY: instance_type,
+        AZ_COUNT_KEY: fleet_settings.az_count,
+    }
+    if fleet_settings.burstable:
+        settings[AUTOSCALING_KEY] = False
+        settings[INITIAL_INSTANCES_KEY] = fleet_settings.fixed_instances
+        return settings
+    settings[AUTOSCALING_KEY] = True
+    settings[INITIAL_INSTANCES_KEY] = fleet_settings.min_instances
+    settings[MIN_INSTANCES_KEY] = fleet_settings.min_instances
+    if fleet_settings.max_instances is not None:
+        settings[MAX_INSTANCES_KEY] = fleet_settings.max_instances
+    settings[SCALING_TARGET_KEY] = fleet_settings.target_invocations_per_minute
+    return settings
+
+
+def stack_yaml(settings: Mapping[str, StackValue], project: str) -> str:
+    """The ``config:`` lines to paste into ``Pulumi.<stack>.yaml``."""
+    lines = ["config:"]
+    lines += [f"  {project}:{key}: {json.dumps(value)}" for key, value in settings.items()]
+    return "\n".join(lines)
+
+
+def config_set_commands(settings: Mapping[str, StackValue], stack: str) -> str:
+    """The equivalent ``pulumi config set`` commands (``--type`` keeps numbers and booleans typed)."""
+    commands: list[str] = []
+    for key, value in settings.items():
+        if isinstance(value, bool):
+            commands.append(f"pulumi config set --stack {stack} --type bool {key} {json.dumps(value)}")
+        elif isinstance(value, int):
+            commands.append(f"pulumi config set --stack {stack} --type int {key} {value}")
+        else:
+            commands.append(f"pulumi config set --stack {stack} {key} {value}")
+    return "\n".join(commands)
