@@ -126,7 +126,7 @@ lambda_wildcards = StackValidationPolicy(
     name=LAMBDA_WILDCARDS,
     description=(
         "Lambda execution roles must grant named actions, never wildcards: list the exact actions "
-        "(e.g. sagemaker:InvokeEndpoint) on exact ARNs."
+        "such as sagemaker:InvokeEndpoint on exact ARNs."
     ),
     validate=validate_lambda_wildcards,
     enforcement_level=EnforcementLevel.MANDATORY,

@@ -10,7 +10,6 @@ peak fleet or a subnet's share is.
 from __future__ import annotations
 
 import ipaddress
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -22,6 +21,7 @@ from lib.fleet import (
     VariantFleet,
     addresses_needed_per_subnet,
     instances_per_subnet,
+    rolling_batch_instances,
     subnet_size,
 )
 from policies import props
@@ -202,17 +202,15 @@ def _update_mode(endpoint: PolicyResource, variants: Sequence[Variant]) -> tuple
         return UpdateMode.ROLLING, high, "rolling batch size unknown: counted as 50% of the variant"
     if kind == "CAPACITY_PERCENT":
         return UpdateMode.ROLLING, min(max(value, low), high), None
-    # INSTANCE_COUNT: express the batch as the smallest percentage of the largest variant that
-    # holds it, so lib.fleet's rounding up gives at least that many instances.
+    # INSTANCE_COUNT: the smallest percentage of the largest variant whose batch (lib.fleet rounds
+    # up) holds that many instances, so the peak is counted with lib.fleet's arithmetic.
     largest = max((v.max_instances or 1 for v in variants), default=1)
-    percent = math.ceil(value * 100 / largest)
-    if percent > high:
-        return (
-            UpdateMode.ROLLING,
-            high,
-            (f"rolling batch of {value} instance(s) is over 50% of a variant of {largest}; AWS refuses it"),
-        )
-    return UpdateMode.ROLLING, max(percent, low), None
+    for percent in range(low, high + 1):
+        if rolling_batch_instances(largest, percent) >= value:
+            return UpdateMode.ROLLING, percent, None
+    return UpdateMode.ROLLING, high, (
+        f"rolling batch of {value} instance(s) is over 50% of a variant of {largest}: AWS refuses it"
+    )
 
 
 def _subnet(resource: PolicyResource, resources: Sequence[PolicyResource]) -> Subnet:

@@ -353,3 +353,8 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
+
+
+HAPPY_QUOTAS = {"endpointInstanceQuotas": {"ml.c5.large": 12}, "totalInstanceQuota": 12}
+"""The quotas the happy graph's fleet needs: 6 instances at most, doubled during blue/green."""
+HAPPY_PACK_CONFIG = {"sagemaker-endpoint-instance-quota": HAPPY_QUOTAS}

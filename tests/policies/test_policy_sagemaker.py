@@ -1,0 +1,343 @@
+"""SageMaker policies: each passes the happy graph and fails, with a useful message, on one change."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import failing, messages, run_policy
+from policy_graphs import HAPPY_PACK_CONFIG, HAPPY_QUOTAS, happy_graph, mutate, relink, remove, rename_stack
+
+from policies.runner import run_pack
+from policies.sagemaker import has_local_nvme
+
+ENDPOINT = "serving-endpoint"
+CONFIG = "serving-config"
+TARGET = "serving-scaling-target"
+
+
+def _variant(change: dict[str, Any]):
+    def apply(inputs: dict[str, Any]) -> None:
+        inputs["productionVariants"][0].update(change)
+
+    return apply
+
+
+@pytest.mark.parametrize("stack", ["prod", "dev"])
+def test_happy_graph_passes_every_policy(stack: str) -> None:
+    report = run_pack(happy_graph(stack), HAPPY_PACK_CONFIG)
+    assert failing(report) == {}
+    assert report.passed
+
+
+# sagemaker-endpoint-instance-quota
+
+
+def test_blue_green_peak_within_quota_passes() -> None:
+    assert messages(happy_graph(), "sagemaker-endpoint-instance-quota", HAPPY_QUOTAS) == []
+
+
+def test_blue_green_peak_over_type_quota_names_the_increase() -> None:
+    quotas = {"endpointInstanceQuotas": {"ml.c5.large": 11}, "totalInstanceQuota": 20}
+    [message] = messages(happy_graph(), "sagemaker-endpoint-instance-quota", quotas)
+    assert "'ml.c5.large for endpoint usage' of 11" in message
+    assert "request an increase of 1 (to 12)" in message
+    assert "variant 'AllTraffic' ml.c5.large max 6 -> peak 12 (blue/green update runs both fleets)" in message
+
+
+def test_default_quotas_are_a_new_accounts() -> None:
+    found = messages(happy_graph(), "sagemaker-endpoint-instance-quota")
+    assert any("'ml.c5.large for endpoint usage' of 0" in m for m in found)
+    assert any(
+        "'Number of instances across active endpoints' of 2: request an increase of 10" in m for m in found
+    )
+
+
+def test_total_quota_is_checked_across_the_stack() -> None:
+    quotas = {"endpointInstanceQuotas": {"ml.c5.large": 12}, "totalInstanceQuota": 10}
+    [message] = messages(happy_graph(), "sagemaker-endpoint-instance-quota", quotas)
+    assert "'Number of instances across active endpoints' of 10: request an increase of 2 (to 12)" in message
+
+
+def test_rolling_update_needs_a_batch_not_a_second_fleet() -> None:
+    def rolling(inputs: dict[str, Any]) -> None:
+        inputs["deploymentConfig"] = {
+            "rollingUpdatePolicy": {
+                "maximumBatchSize": {"type": "CAPACITY_PERCENT", "value": 20.0},
+                "waitIntervalInSeconds": 300.0,
+            },
+            "autoRollbackConfiguration": {"alarms": [{"alarmName": None}]},
+        }
+
+    graph = mutate(happy_graph(), ENDPOINT, rolling)
+    # 6 + ceil(20% of 6) = 8 at the peak.
+    assert (
+        messages(
+            graph,
+            "sagemaker-endpoint-instance-quota",
+            {"endpointInstanceQuotas": {"ml.c5.large": 8}, "totalInstanceQuota": 8},
+        )
+        == []
+    )
+    [message] = messages(
+        graph,
+        "sagemaker-endpoint-instance-quota",
+        {"endpointInstanceQuotas": {"ml.c5.large": 7}, "totalInstanceQuota": 8},
+    )
+    assert "peak fleet of 8 instance(s)" in message
+    assert "rolling update adds a 20% batch" in message
+
+
+def test_rolling_batch_by_instance_count_adds_that_many() -> None:
+    def rolling(inputs: dict[str, Any]) -> None:
+        inputs["deploymentConfig"] = {
+            "rollingUpdatePolicy": {
+                "maximumBatchSize": {"type": "INSTANCE_COUNT", "value": 1.0},
+                "waitIntervalInSeconds": 60.0,
+            }
+        }
+
+    graph = mutate(happy_graph(), ENDPOINT, rolling)
+    quotas = {"endpointInstanceQuotas": {"ml.c5.large": 7}, "totalInstanceQuota": 7}
+    assert messages(graph, "sagemaker-endpoint-instance-quota", quotas) == []
+
+
+def test_blue_green_update_that_exceeds_the_quota_fails_when_max_grows() -> None:
+    graph = mutate(happy_graph(), TARGET, lambda i: i.update(maxCapacity=7.0))
+    type_quota, total_quota = messages(graph, "sagemaker-endpoint-instance-quota", HAPPY_QUOTAS)
+    assert "peak fleet of 14 instance(s)" in type_quota
+    assert "'ml.c5.large for endpoint usage' of 12: request an increase of 2 (to 14)" in type_quota
+    assert "'Number of instances across active endpoints' of 12" in total_quota
+
+
+def test_without_autoscaling_the_fixed_count_is_the_maximum() -> None:
+    graph = remove(happy_graph(), TARGET, "serving-scaling-policy")
+    quotas = {"endpointInstanceQuotas": {"ml.c5.large": 6}, "totalInstanceQuota": 6}
+    assert messages(graph, "sagemaker-endpoint-instance-quota", quotas) == []
+
+
+# sagemaker-model-subnet-azs (every stack)
+
+
+@pytest.mark.parametrize("stack", ["prod", "dev"])
+def test_single_subnet_model_fails_in_every_stack(stack: str) -> None:
+    graph = mutate(happy_graph(stack), "serving-model", lambda i: i["vpcConfig"].update(subnets=[None]))
+    graph = relink(graph, "serving-model", "vpcConfig", "net-private-a", "net-endpoint-sg")
+    [message] = messages(graph, "sagemaker-model-subnet-azs")
+    assert "model 'serving-model' of endpoint 'serving-endpoint' is placed in 1 subnet(s)" in message
+    assert "add a private subnet in a second AZ" in message
+
+
+def test_subnets_all_in_one_az_fail() -> None:
+    graph = happy_graph("dev")
+    for zone in "bc":
+        graph = mutate(graph, f"net-private-{zone}", lambda i: i.update(availabilityZone="eu-west-1a"))
+    [message] = messages(graph, "sagemaker-model-subnet-azs")
+    assert "all in eu-west-1a" in message
+
+
+# sagemaker-variant-instance-count-az (production)
+
+
+def test_single_az_production_stack_fails() -> None:
+    graph = happy_graph()
+    for zone in "bc":
+        graph = mutate(graph, f"net-private-{zone}", lambda i: i.update(availabilityZone="eu-west-1a"))
+    report = run_pack(graph, HAPPY_PACK_CONFIG)
+    assert not report.passed
+    assert list(failing(report)) == ["sagemaker-model-subnet-azs"]
+
+
+def test_production_variant_with_fewer_instances_than_azs_fails() -> None:
+    graph = mutate(happy_graph(), CONFIG, _variant({"initialInstanceCount": 2.0}))
+    [message] = messages(graph, "sagemaker-variant-instance-count-az")
+    assert "variant 'AllTraffic' starts with 2 instance(s) over 3 Availability Zones" in message
+    assert "at least 3" in message
+
+
+def test_production_autoscaling_minimum_below_az_count_fails() -> None:
+    graph = mutate(happy_graph(), TARGET, lambda i: i.update(minCapacity=1.0))
+    [message] = messages(graph, "sagemaker-variant-instance-count-az")
+    assert "may scale in to 1 instance(s) over 3 Availability Zones" in message
+
+
+def test_instance_count_per_az_does_not_apply_to_dev() -> None:
+    graph = mutate(happy_graph("dev"), CONFIG, _variant({"initialInstanceCount": 1.0}))
+    result = run_policy(graph, "sagemaker-variant-instance-count-az")
+    assert result.violations == ()
+    assert result.not_applicable == ("not a production stack",)
+
+
+# sagemaker-variant-instance-type-burstable (production)
+
+
+def test_burstable_type_in_production_fails() -> None:
+    graph = mutate(happy_graph(), CONFIG, _variant({"instanceType": "ml.t2.medium"}))
+    [message] = messages(graph, "sagemaker-variant-instance-type-burstable")
+    assert "'serving-config' variant 'AllTraffic' uses burstable ml.t2.medium in production" in message
+    assert "ml.c5.large" in message
+
+
+def test_burstable_type_in_dev_passes() -> None:
+    graph = mutate(happy_graph("dev"), CONFIG, _variant({"instanceType": "ml.t2.medium"}))
+    assert messages(graph, "sagemaker-variant-instance-type-burstable") == []
+
+
+def test_production_is_also_recognised_by_the_default_environment_tag() -> None:
+    graph = rename_stack(mutate(happy_graph(), CONFIG, _variant({"instanceType": "ml.t3.large"})), "eu-live")
+    assert messages(graph, "sagemaker-variant-instance-type-burstable") == []
+    tagged = type(graph)(
+        project=graph.project,
+        stack=graph.stack,
+        resources=graph.resources,
+        config={"aws:defaultTags": {"tags": {"environment": "prod"}}},
+    )
+    assert len(messages(tagged, "sagemaker-variant-instance-type-burstable")) == 1
+
+
+def test_production_stack_names_are_configurable() -> None:
+    graph = rename_stack(mutate(happy_graph(), CONFIG, _variant({"instanceType": "ml.t3.large"})), "live")
+    assert (
+        len(
+            messages(graph, "sagemaker-variant-instance-type-burstable", {"productionEnvironments": ["live"]})
+        )
+        == 1
+    )
+
+
+# sagemaker-endpoint-config-kms-key
+
+
+def test_endpoint_configuration_without_kms_key_fails() -> None:
+    graph = remove(happy_graph(), "serving-key")
+    [message] = messages(graph, "sagemaker-endpoint-config-kms-key")
+    assert "endpoint configuration 'serving-config' has no kmsKeyArn" in message
+    assert "customer-managed KMS key" in message
+
+
+def test_kms_key_on_nvme_instance_type_fails() -> None:
+    graph = mutate(happy_graph(), CONFIG, _variant({"instanceType": "ml.m5d.large"}))
+    [message] = messages(graph, "sagemaker-endpoint-config-kms-key")
+    assert "sets kmsKeyArn but ml.m5d.large has local NVMe storage" in message
+    assert "remove kmsKeyArn" in message
+
+
+def test_nvme_instance_type_without_kms_key_passes() -> None:
+    graph = remove(mutate(happy_graph(), CONFIG, _variant({"instanceType": "ml.g4dn.xlarge"})), "serving-key")
+    assert messages(graph, "sagemaker-endpoint-config-kms-key") == []
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "nvme"),
+    [
+        ("ml.m5d.large", True),
+        ("ml.g4dn.xlarge", True),
+        ("ml.p4d.24xlarge", True),
+        ("ml.c6id.large", True),
+        ("ml.g5.xlarge", True),
+        ("ml.c5.large", False),
+        ("ml.m5.xlarge", False),
+        ("ml.t2.medium", False),
+        ("ml.inf1.xlarge", False),
+    ],
+)
+def test_local_nvme_instance_types(instance_type: str, nvme: bool) -> None:
+    assert has_local_nvme(instance_type) is nvme
+
+
+# sagemaker-model-vpc-config and sagemaker-model-network-isolation
+
+
+def test_model_outside_vpc_fails() -> None:
+    graph = mutate(happy_graph(), "serving-model", lambda i: i.pop("vpcConfig"))
+    graph = relink(graph, "serving-model", "vpcConfig")
+    [message] = messages(graph, "sagemaker-model-vpc-config")
+    assert "model 'serving-model' has no vpcConfig subnets" in message
+
+
+def test_model_without_security_group_fails() -> None:
+    graph = mutate(happy_graph(), "serving-model", lambda i: i["vpcConfig"].update(securityGroupIds=[]))
+    [message] = messages(graph, "sagemaker-model-vpc-config")
+    assert "without securityGroupIds" in message
+
+
+def test_model_without_network_isolation_fails() -> None:
+    graph = mutate(happy_graph(), "serving-model", lambda i: i.update(enableNetworkIsolation=False))
+    [message] = messages(graph, "sagemaker-model-network-isolation")
+    assert "model 'serving-model' has enableNetworkIsolation=False" in message
+    assert "set enableNetworkIsolation=True" in message
+
+
+# sagemaker-endpoint-autoscaling-policy
+
+
+def test_endpoint_without_autoscaling_fails() -> None:
+    graph = remove(happy_graph(), TARGET, "serving-scaling-policy")
+    [message] = messages(graph, "sagemaker-endpoint-autoscaling-policy")
+    assert (
+        "endpoint 'serving-endpoint' variant 'AllTraffic' (ml.c5.large) has no autoscaling target" in message
+    )
+
+
+def test_scalable_target_without_policy_fails() -> None:
+    graph = remove(happy_graph(), "serving-scaling-policy")
+    [message] = messages(graph, "sagemaker-endpoint-autoscaling-policy")
+    assert "has a scalable target but no scaling policy" in message
+
+
+def test_burstable_variant_needs_no_autoscaling() -> None:
+    graph = remove(
+        mutate(happy_graph("dev"), CONFIG, _variant({"instanceType": "ml.t2.medium"})),
+        TARGET,
+        "serving-scaling-policy",
+    )
+    assert messages(graph, "sagemaker-endpoint-autoscaling-policy") == []
+
+
+# appautoscaling-target-burstable-variant (every stack)
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_autoscaling_a_burstable_variant_fails_in_every_stack(stack: str) -> None:
+    graph = mutate(happy_graph(stack), CONFIG, _variant({"instanceType": "ml.t2.medium"}))
+    found = messages(graph, "appautoscaling-target-burstable-variant")
+    assert len(found) == 2  # the target and the policy
+    assert "'serving-scaling-target' autoscales endpoint 'serving-endpoint' variant 'AllTraffic'" in found[0]
+    assert "RegisterScalableTarget rejects burstable types" in found[0]
+
+
+# sagemaker-endpoint-deployment-rollback (production)
+
+
+def test_production_endpoint_without_deployment_config_fails() -> None:
+    graph = mutate(happy_graph(), ENDPOINT, lambda i: i.pop("deploymentConfig"))
+    found = messages(graph, "sagemaker-endpoint-deployment-rollback")
+    assert any("endpoint 'serving-endpoint' has no update policy" in m for m in found)
+    assert any("has no auto-rollback alarms" in m for m in found)
+
+
+def test_production_blue_green_without_rollback_alarms_fails() -> None:
+    graph = mutate(happy_graph(), ENDPOINT, lambda i: i["deploymentConfig"].pop("autoRollbackConfiguration"))
+    [message] = messages(graph, "sagemaker-endpoint-deployment-rollback")
+    assert "has no auto-rollback alarms" in message
+
+
+def test_rolling_update_can_be_refused_in_production_by_config() -> None:
+    def rolling(inputs: dict[str, Any]) -> None:
+        inputs["deploymentConfig"].pop("blueGreenUpdatePolicy")
+        inputs["deploymentConfig"]["rollingUpdatePolicy"] = {
+            "maximumBatchSize": {"type": "CAPACITY_PERCENT", "value": 20.0},
+            "waitIntervalInSeconds": 60.0,
+        }
+
+    graph = mutate(happy_graph(), ENDPOINT, rolling)
+    assert messages(graph, "sagemaker-endpoint-deployment-rollback") == []
+    [message] = messages(
+        graph, "sagemaker-endpoint-deployment-rollback", {"allowedUpdateModes": ["blue-green"]}
+    )
+    assert "has a rolling update in its deploymentConfig: set a blue-green update policy" in message
+
+
+def test_dev_endpoint_without_rollback_passes() -> None:
+    graph = mutate(happy_graph("dev"), ENDPOINT, lambda i: i.pop("deploymentConfig"))
+    assert messages(graph, "sagemaker-endpoint-deployment-rollback") == []
