@@ -283,6 +283,19 @@ def error_from_client_error(error: ClientError) -> FrontDoorError:
     return FrontDoorError(HTTPStatus.BAD_GATEWAY, code, "The model endpoint failed to answer the request.")
 
 
+def model_version_of(custom_attributes: str) -> str | None:
+    """The ``model-version=<v>`` pair in the response's custom attributes, if the model sent one.
+
+    SageMaker hands back no container header but ``Content-Type`` and the custom attributes, so
+    a container's ``X-Model-Version`` reaches a client only if it is also written there.
+    """
+    for pair in re.split(r"[;,]", custom_attributes):
+        name, separator, value = pair.partition("=")
+        if separator and name.strip().lower() == "model-version" and value.strip():
+            return value.strip()
+    return None
+
+
 def invoke(client: Any, endpoint_name: str, request: ApiRequest) -> ModelResponse:
     """Call InvokeEndpoint with the request's body and headers; raise FrontDoorError on failure."""
     params: dict[str, Any] = {
@@ -320,6 +333,9 @@ def invoke(client: Any, endpoint_name: str, request: ApiRequest) -> ModelRespons
     attributes = answer.get("CustomAttributes")
     if attributes:
         headers[CUSTOM_ATTRIBUTES_HEADER] = str(attributes)
+        version = model_version_of(str(attributes))
+        if version:
+            headers[MODEL_VERSION_HEADER] = version
     return ModelResponse(
         body=answer["Body"].read(),
         content_type=str(answer.get("ContentType") or "application/octet-stream"),

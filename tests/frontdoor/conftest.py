@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
 from .support import ENDPOINT_NAME, LAMBDA_LIKE_ENV, load_handler
+
+DEMO_ROUNDS = 5
 
 
 @pytest.fixture(scope="session")
@@ -36,3 +39,13 @@ def invoke_calls(handler_module: ModuleType) -> Iterator[list[dict[str, Any]]]:
     events.register("provide-client-params.sagemaker-runtime.InvokeEndpoint", record)
     yield calls
     events.unregister("provide-client-params.sagemaker-runtime.InvokeEndpoint", record)
+
+
+@pytest.fixture(scope="session")
+def demo_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The digits model, with few rounds: the front door does not care how good it is."""
+    from tools.demo_model import train_demo_booster, write_model  # noqa: PLC0415  (xgboost: slow import)
+
+    directory = tmp_path_factory.mktemp("frontdoor-model")
+    write_model(train_demo_booster(num_rounds=DEMO_ROUNDS), directory, "json")
+    return directory

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import importlib.util
 import os
+import struct
 import sys
 import uuid
 from collections.abc import Mapping
@@ -122,3 +123,37 @@ def http_api_event(
         "body": body,
         "isBase64Encoded": base64_body,
     }
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _length_delimited(field_number: int, payload: bytes) -> bytes:
+    return _varint(field_number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def recordio_protobuf(rows: list[list[float]]) -> bytes:
+    """Dense rows as SageMaker's RecordIO-protobuf, written from the format's definition.
+
+    Independent of container/ on purpose: it checks the server against the format, not against
+    its own encoder. Each record is a ``Record`` whose ``features["values"]`` is a Float32Tensor,
+    framed by RecordIO (magic, length, data padded to 4 bytes).
+    """
+    magic = 0xCED7230A
+    out = bytearray()
+    for row in rows:
+        tensor = _length_delimited(1, struct.pack(f"<{len(row)}f", *row))  # Float32Tensor.values
+        value = _length_delimited(2, tensor)  # Value.float32_tensor
+        entry = _length_delimited(1, b"values") + _length_delimited(2, value)  # map entry
+        record = _length_delimited(1, entry)  # Record.features
+        out += struct.pack("<II", magic, len(record)) + record + b"\0" * (-len(record) % 4)
+    return bytes(out)

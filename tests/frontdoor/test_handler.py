@@ -91,6 +91,7 @@ def test_csv_request_is_forwarded_with_its_headers_and_the_answer_passes_through
     assert response["headers"]["X-Request-Id"] == "req-1"
     assert response["headers"]["X-Invoked-Production-Variant"] == "AllTraffic"
     assert response["headers"]["X-Amzn-SageMaker-Custom-Attributes"] == "model-version=abc123"
+    assert response["headers"]["X-Model-Version"] == "abc123"
 
 
 def test_http_api_v2_event_with_lower_case_headers_is_forwarded(handler_module, stub):
@@ -159,6 +160,19 @@ def test_base64_encoded_binary_body_is_decoded_before_it_is_sent(handler_module,
     )
 
     assert call(handler_module, event)["statusCode"] == 200
+
+
+@pytest.mark.parametrize(
+    ("attributes", "version"),
+    [("trace=on; model-version=9f8e7d", "9f8e7d"), ("Model-Version = v2 , x=y", "v2"), ("trace=on", None)],
+)
+def test_model_version_is_read_from_the_answers_custom_attributes(handler_module, stub, attributes, version):
+    stub.add_response("invoke_endpoint", invoke_answer(CSV_ANSWER.encode(), CustomAttributes=attributes))
+
+    response = call(handler_module, rest_event(CSV_ROW, {"Content-Type": "text/csv"}))
+
+    assert response["headers"].get("X-Model-Version") == version
+    assert response["headers"]["X-Amzn-SageMaker-Custom-Attributes"] == attributes
 
 
 def test_binary_answer_is_base64_encoded_for_api_gateway(handler_module, stub):
