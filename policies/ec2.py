@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationArgs, StackValidationPolicy
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyResource,
+    ReportViolation,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
 
 from lib.fleet import ADDRESSES_PER_INSTANCE, RESERVED_ADDRESSES_PER_SUBNET, largest_prefix_holding
 from policies import settings, topology
@@ -29,15 +38,18 @@ _SCHEMA = settings.schema(
 )
 
 
-def subnet_demands(args: StackValidationArgs) -> list[topology.SubnetDemand]:
-    config = settings.resolve(SUBNET_ADDRESSES, _SCHEMA, args.get_config())
+def subnet_demands(
+    resources: Sequence[PolicyResource], given: Mapping[str, Any] | None
+) -> list[topology.SubnetDemand]:
+    """What every endpoint subnet must hold, with this policy's settings (the offline plan prints it)."""
+    config = settings.resolve(SUBNET_ADDRESSES, _SCHEMA, given)
     return topology.subnet_demands(
-        topology.endpoints(args.resources), config[HEADROOM_PERCENT], config[EXTRA_ENIS_PER_SUBNET]
+        topology.endpoints(resources), config[HEADROOM_PERCENT], config[EXTRA_ENIS_PER_SUBNET]
     )
 
 
 def validate_subnet_addresses(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    for demand in subnet_demands(args):
+    for demand in subnet_demands(args.resources, args.get_config()):
         size = demand.subnet.size
         if size is None or demand.addresses_needed <= size:
             continue

@@ -192,7 +192,7 @@ def _level(policy: Policy, pack_config: Mapping[str, Any]) -> EnforcementLevel:
     return EnforcementLevel.MANDATORY if level is EnforcementLevel.REMEDIATE else level
 
 
-def _policy_config(policy: Policy, pack_config: Mapping[str, Any]) -> dict[str, Any]:
+def policy_config(policy: Policy, pack_config: Mapping[str, Any]) -> dict[str, Any]:
     entry = pack_config.get(policy.name)
     given = entry if isinstance(entry, Mapping) else {}
     return settings.resolve(policy.name, policy.config_schema, given)
@@ -259,7 +259,7 @@ def run_pack(
     results: list[PolicyResult] = []
     for policy in policies:
         level = _level(policy, pack_config)
-        config = _policy_config(policy, pack_config)
+        config = policy_config(policy, pack_config)
         if level is EnforcementLevel.DISABLED:
             results.append(
                 PolicyResult(name=policy.name, description=policy.description, level=level, violations=())

@@ -208,8 +208,10 @@ def _update_mode(endpoint: PolicyResource, variants: Sequence[Variant]) -> tuple
     for percent in range(low, high + 1):
         if rolling_batch_instances(largest, percent) >= value:
             return UpdateMode.ROLLING, percent, None
-    return UpdateMode.ROLLING, high, (
-        f"rolling batch of {value} instance(s) is over 50% of a variant of {largest}: AWS refuses it"
+    return (
+        UpdateMode.ROLLING,
+        high,
+        (f"rolling batch of {value} instance(s) is over 50% of a variant of {largest}: AWS refuses it"),
     )
 
 
@@ -248,6 +250,32 @@ def _variant_of(target: PolicyResource, variants: Sequence[Variant]) -> Variant 
     return variants[0] if len(variants) == 1 else None
 
 
+def _scales(scaling: PolicyResource, endpoint: PolicyResource, endpoint_name: str | None) -> bool:
+    """A scalable target or policy on this endpoint: by dependency, or by a known fixed name."""
+    if linked(scaling, endpoint):
+        return True
+    resource_id = props.text(scaling.props, "resourceId")
+    return (
+        endpoint_name is not None
+        and isinstance(resource_id, str)
+        and resource_id.startswith(f"endpoint/{endpoint_name}/variant/")
+    )
+
+
+def _watches(alarm: PolicyResource, endpoint: PolicyResource, endpoint_name: str | None) -> bool:
+    """An alarm whose metric dimensions name this endpoint, by dependency or by a known fixed name."""
+    for key in ("dimensions", "metricQueries"):
+        if any(d.urn == endpoint.urn for d in alarm.property_dependencies.get(key, [])):
+            return True
+    if endpoint_name is None:
+        return False
+    names = [props.text(alarm.props, "dimensions", "EndpointName")]
+    queries = props.items(alarm.props, "metricQueries")
+    for query in queries if isinstance(queries, list) else []:
+        names.append(props.text(query, "metric", "dimensions", "EndpointName"))
+    return endpoint_name in names
+
+
 def endpoints(resources: Sequence[PolicyResource]) -> list[Endpoint]:
     """Every SageMaker endpoint in the stack, with what it is linked to."""
     found: list[Endpoint] = []
@@ -260,11 +288,13 @@ def endpoints(resources: Sequence[PolicyResource]) -> list[Endpoint]:
         variants = _variants(configuration)
         mode, batch_percent, batch_note = _update_mode(resource, variants)
 
-        targets = [t for t in of_type(resources, SCALABLE_TARGET) if linked(t, resource)]
+        known_name = props.text(resource.props, "name")
+        endpoint_name = known_name if isinstance(known_name, str) else None
+        targets = [t for t in of_type(resources, SCALABLE_TARGET) if _scales(t, resource, endpoint_name)]
         policies = [
             p
             for p in of_type(resources, SCALING_POLICY)
-            if linked(p, resource) or any(linked(p, t) for t in targets)
+            if _scales(p, resource, endpoint_name) or any(linked(p, t) for t in targets)
         ]
         with_scaling: list[Variant] = []
         for variant in variants:
@@ -294,15 +324,7 @@ def endpoints(resources: Sequence[PolicyResource]) -> list[Endpoint]:
             listed = props.items(model.props, "vpcConfig", "subnets")
             if isinstance(listed, list):
                 declared = max(declared or 0, len(listed))
-        alarms = tuple(
-            a
-            for a in of_type(resources, METRIC_ALARM)
-            if any(
-                d.urn == resource.urn
-                for key in ("dimensions", "metricQueries")
-                for d in a.property_dependencies.get(key, [])
-            )
-        )
+        alarms = tuple(a for a in of_type(resources, METRIC_ALARM) if _watches(a, resource, endpoint_name))
         found.append(
             Endpoint(
                 resource=resource,

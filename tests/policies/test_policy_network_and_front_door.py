@@ -192,8 +192,7 @@ def test_lambda_role_with_wildcard_action_fails() -> None:
     [message] = messages(graph, "iam-lambda-role-wildcard-actions")
     assert (
         "role policy 'api-handler-invoke' on Lambda role 'api-handler-role' allows wildcard action(s) "
-        "sagemaker:*"
-        in message
+        "sagemaker:*" in message
     )
     assert "sagemaker:InvokeEndpoint" in message
 
