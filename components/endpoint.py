@@ -1,0 +1,426 @@
+"""The SageMaker side: a least-privilege execution role, the model in the VPC, an immutable,
+auto-named endpoint configuration, the endpoint with its deployment guardrails, and autoscaling.
+
+Provider traps this component is built around (../shared/AWS-FACTS.md):
+- endpoint configurations are immutable and replaced on any change: they are auto-named, so a
+  replacement is created under a new name, the endpoint is updated to it, and only then is the
+  old one deleted; a new model (also auto-named) changes the configuration's ``modelName`` and so
+  always leads to a new configuration;
+- the scalable target can only be registered once the endpoint is in service: its resource id is
+  built from the endpoint's ``name`` output, which records the dependency;
+- an autoscaling target blocks an instance-type change: the target's identity is tied to the
+  instance type, so both are replaced together.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.context import AwsContext, name_tag
+from lib import fleet
+from lib.fleet import UpdateMode
+
+sm = aws.sagemaker
+
+SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+SCALING_METRIC = "SageMakerVariantInvocationsPerInstance"
+ENDPOINT_NAME_MAX = 63
+
+
+class TrafficRouting(enum.StrEnum):
+    """Blue/green traffic shifting (SageMaker ``TrafficRoutingConfig.Type``)."""
+
+    ALL_AT_ONCE = "ALL_AT_ONCE"
+    CANARY = "CANARY"
+    LINEAR = "LINEAR"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EndpointArgs:
+    context: AwsContext
+    """Account, region and partition for the role's ARNs."""
+    endpoint_name: str
+    """Physical endpoint name, fixed so that alarms can name it before it exists (see __main__.py)."""
+    variant_name: str = "AllTraffic"
+    """Production variant; must stay the same across updates."""
+    instance_type: str
+    initial_instance_count: int
+    autoscaling: bool
+    """Register the variant with Application Auto Scaling."""
+    min_instances: int = 1
+    max_instances: int = 1
+    invocations_per_instance_target: int = 600
+    """SageMakerVariantInvocationsPerInstance target, per minute per instance."""
+    scale_in_cooldown_seconds: int = 300
+    scale_out_cooldown_seconds: int = 60
+    update_mode: UpdateMode = UpdateMode.BLUE_GREEN
+    traffic_routing: TrafficRouting = TrafficRouting.ALL_AT_ONCE
+    traffic_step_percent: int = 10
+    """CANARY: first share of capacity; LINEAR: share per step."""
+    traffic_wait_seconds: int = 300
+    termination_wait_seconds: int = 300
+    maximum_execution_timeout_seconds: int = 3600
+    rolling_batch_percent: int = 20
+    rolling_wait_seconds: int = 300
+    rollback_alarm_names: Sequence[pulumi.Input[str]] = ()
+    """Alarms that stop and roll back a deployment; empty disables auto-rollback."""
+    rollback_alarm_arns: Sequence[pulumi.Input[str]] = ()
+    """Their ARNs, for the role's ``cloudwatch:DescribeAlarms``."""
+    image_uri: pulumi.Input[str]
+    repository_arn: pulumi.Input[str]
+    model_data_url: pulumi.Input[str]
+    model_object_arn: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]
+    volume_kms: bool = True
+    """Encrypt the instances' volumes with the key; False for NVMe (``*d``) types, which refuse it."""
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    subnet_arns: pulumi.Input[Sequence[pulumi.Input[str]]]
+    security_group_id: pulumi.Input[str]
+    security_group_arn: pulumi.Input[str]
+    vpc_arn: pulumi.Input[str]
+    network_isolation: bool = True
+    data_capture_percent: int = 0
+    """0 turns data capture off."""
+    data_capture_uri: pulumi.Input[str] | None = None
+    data_capture_arn: pulumi.Input[str] | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+    """Extra container environment."""
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.endpoint_name) <= ENDPOINT_NAME_MAX:
+            raise ValueError(f"an endpoint name is 1-{ENDPOINT_NAME_MAX} characters: {self.endpoint_name!r}")
+        if self.initial_instance_count < 1:
+            raise ValueError("an endpoint variant needs at least one instance")
+        if self.autoscaling:
+            if fleet.is_burstable(self.instance_type):
+                raise ValueError(f"{self.instance_type} is burstable and cannot be autoscaled")
+            if not 1 <= self.min_instances <= self.initial_instance_count <= self.max_instances:
+                raise ValueError("autoscaling needs 1 <= min <= initial <= max instances")
+        if self.update_mode is UpdateMode.ROLLING and not 5 <= self.rolling_batch_percent <= 50:
+            raise ValueError("a rolling batch is 5-50% of the variant")
+        if self.data_capture_percent and (self.data_capture_uri is None or self.data_capture_arn is None):
+            raise ValueError("data capture needs a destination")
+        if len(self.rollback_alarm_names) != len(self.rollback_alarm_arns):
+            raise ValueError("give an ARN for every rollback alarm")
+
+
+class Endpoint(pulumi.ComponentResource):
+    """Execution role, model, endpoint configuration, endpoint and its autoscaling."""
+
+    endpoint_name: pulumi.Output[str]
+    endpoint_arn: pulumi.Output[str]
+    endpoint_config_name: pulumi.Output[str]
+    model_name: pulumi.Output[str]
+    role_arn: pulumi.Output[str]
+    variant_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: EndpointArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("xgboost-endpoint:sagemaker:Endpoint", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        role = aws.iam.Role(
+            f"{name}-role",
+            description=f"SageMaker execution role of endpoint {args.endpoint_name}",
+            assume_role_policy=pulumi.Output.json_dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "sagemaker.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                            "Condition": {"StringEquals": {"aws:SourceAccount": args.context.account_id}},
+                        }
+                    ],
+                }
+            ),
+            tags=name_tag(f"{name}-role"),
+            opts=child,
+        )
+        role_policy = aws.iam.RolePolicy(
+            f"{name}-role-policy", role=role.id, policy=execution_policy(args), opts=child
+        )
+
+        model = sm.Model(
+            f"{name}-model",
+            execution_role_arn=role.arn,
+            primary_container=sm.ModelPrimaryContainerArgs(
+                image=args.image_uri,
+                model_data_url=args.model_data_url,
+                environment=args.environment or None,
+            ),
+            vpc_config=sm.ModelVpcConfigArgs(
+                subnets=args.subnet_ids, security_group_ids=[args.security_group_id]
+            ),
+            enable_network_isolation=args.network_isolation,
+            tags=name_tag(f"{name}-model"),
+            # CreateModel checks that the role can pull the image: the policy must be in place.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
+        )
+
+        config = sm.EndpointConfiguration(
+            f"{name}-config",
+            production_variants=[
+                sm.EndpointConfigurationProductionVariantArgs(
+                    variant_name=args.variant_name,
+                    model_name=model.name,
+                    instance_type=args.instance_type,
+                    initial_instance_count=args.initial_instance_count,
+                    initial_variant_weight=1.0,
+                )
+            ],
+            kms_key_arn=args.kms_key_arn if args.volume_kms else None,
+            data_capture_config=_data_capture(args),
+            tags=name_tag(f"{name}-config"),
+            opts=child,
+        )
+
+        # Endpoint creation and blue/green updates take long: allow the whole deployment
+        # (execution timeout plus the old fleet's termination wait) and a margin.
+        update_minutes = (
+            math.ceil((args.maximum_execution_timeout_seconds + args.termination_wait_seconds) / 60) + 30
+        )
+        endpoint = sm.Endpoint(
+            f"{name}-endpoint",
+            # A fixed name (not autonaming) breaks the alarm <-> rollback cycle; the endpoint is
+            # updated in place when its configuration changes, never replaced, so the name is free.
+            name=args.endpoint_name,
+            endpoint_config_name=config.name,
+            deployment_config=deployment_config(args),
+            tags=name_tag(f"{name}-endpoint"),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                custom_timeouts=pulumi.CustomTimeouts(
+                    create="90m", update=f"{update_minutes}m", delete="30m"
+                ),
+            ),
+        )
+
+        if args.autoscaling:
+            target = aws.appautoscaling.Target(
+                f"{name}-scaling-target",
+                service_namespace="sagemaker",
+                scalable_dimension=SCALABLE_DIMENSION,
+                resource_id=pulumi.Output.concat("endpoint/", endpoint.name, "/variant/", args.variant_name),
+                min_capacity=args.min_instances,
+                max_capacity=args.max_instances,
+                tags=name_tag(f"{name}-scaling-target"),
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    # The registration belongs to one instance type: a type change replaces the
+                    # configuration and, through this trigger, the target, deleting it first.
+                    replacement_trigger=args.instance_type,
+                    delete_before_replace=True,
+                ),
+            )
+            aws.appautoscaling.Policy(
+                f"{name}-scaling-policy",
+                policy_type="TargetTrackingScaling",
+                service_namespace=target.service_namespace,
+                scalable_dimension=target.scalable_dimension,
+                resource_id=target.resource_id,
+                target_tracking_scaling_policy_configuration=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs(
+                    target_value=float(args.invocations_per_instance_target),
+                    predefined_metric_specification=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs(
+                        predefined_metric_type=SCALING_METRIC
+                    ),
+                    scale_in_cooldown=args.scale_in_cooldown_seconds,
+                    scale_out_cooldown=args.scale_out_cooldown_seconds,
+                ),
+                opts=child,
+            )
+
+        self.endpoint_name = endpoint.name
+        self.endpoint_arn = endpoint.arn
+        self.endpoint_config_name = config.name
+        self.model_name = model.name
+        self.role_arn = role.arn
+        self.variant_name = pulumi.Output.from_input(args.variant_name)
+        self.register_outputs(
+            {
+                "endpoint_name": self.endpoint_name,
+                "endpoint_arn": self.endpoint_arn,
+                "endpoint_config_name": self.endpoint_config_name,
+                "model_name": self.model_name,
+                "role_arn": self.role_arn,
+                "variant_name": self.variant_name,
+            }
+        )
+
+
+def endpoint_arn(context: AwsContext, endpoint_name: str) -> pulumi.Output[str]:
+    """The ARN SageMaker gives an endpoint of this name (it lower-cases the name in ARNs)."""
+    return context.arn("sagemaker", f"endpoint/{endpoint_name.lower()}")
+
+
+def deployment_config(args: EndpointArgs) -> sm.EndpointDeploymentConfigArgs:
+    rollback = (
+        sm.EndpointDeploymentConfigAutoRollbackConfigurationArgs(
+            alarms=[
+                sm.EndpointDeploymentConfigAutoRollbackConfigurationAlarmArgs(alarm_name=alarm)
+                for alarm in args.rollback_alarm_names
+            ]
+        )
+        if args.rollback_alarm_names
+        else None
+    )
+    if args.update_mode is UpdateMode.ROLLING:
+        return sm.EndpointDeploymentConfigArgs(
+            rolling_update_policy=sm.EndpointDeploymentConfigRollingUpdatePolicyArgs(
+                maximum_batch_size=sm.EndpointDeploymentConfigRollingUpdatePolicyMaximumBatchSizeArgs(
+                    type="CAPACITY_PERCENT", value=args.rolling_batch_percent
+                ),
+                wait_interval_in_seconds=args.rolling_wait_seconds,
+                maximum_execution_timeout_in_seconds=args.maximum_execution_timeout_seconds,
+                # Roll back all at once: a bad model should leave as fast as possible.
+                rollback_maximum_batch_size=sm.EndpointDeploymentConfigRollingUpdatePolicyRollbackMaximumBatchSizeArgs(
+                    type="CAPACITY_PERCENT", value=100
+                ),
+            ),
+            auto_rollback_configuration=rollback,
+        )
+    step = sm.EndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfigurationCanarySizeArgs(
+        type="CAPACITY_PERCENT", value=args.traffic_step_percent
+    )
+    linear = sm.EndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfigurationLinearStepSizeArgs(
+        type="CAPACITY_PERCENT", value=args.traffic_step_percent
+    )
+    routing = sm.EndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfigurationArgs(
+        type=args.traffic_routing.value,
+        wait_interval_in_seconds=args.traffic_wait_seconds,
+        canary_size=step if args.traffic_routing is TrafficRouting.CANARY else None,
+        linear_step_size=linear if args.traffic_routing is TrafficRouting.LINEAR else None,
+    )
+    return sm.EndpointDeploymentConfigArgs(
+        blue_green_update_policy=sm.EndpointDeploymentConfigBlueGreenUpdatePolicyArgs(
+            traffic_routing_configuration=routing,
+            termination_wait_in_seconds=args.termination_wait_seconds,
+            maximum_execution_timeout_in_seconds=args.maximum_execution_timeout_seconds,
+        ),
+        auto_rollback_configuration=rollback,
+    )
+
+
+def _data_capture(args: EndpointArgs) -> sm.EndpointConfigurationDataCaptureConfigArgs | None:
+    if not args.data_capture_percent or args.data_capture_uri is None:
+        return None
+    return sm.EndpointConfigurationDataCaptureConfigArgs(
+        enable_capture=True,
+        initial_sampling_percentage=args.data_capture_percent,
+        destination_s3_uri=args.data_capture_uri,
+        kms_key_id=args.kms_key_arn,
+        capture_options=[
+            sm.EndpointConfigurationDataCaptureConfigCaptureOptionArgs(capture_mode="Input"),
+            sm.EndpointConfigurationDataCaptureConfigCaptureOptionArgs(capture_mode="Output"),
+        ],
+        capture_content_type_header=sm.EndpointConfigurationDataCaptureConfigCaptureContentTypeHeaderArgs(
+            csv_content_types=["text/csv"],
+            json_content_types=["application/json", "application/jsonlines"],
+        ),
+    )
+
+
+def execution_policy(args: EndpointArgs) -> pulumi.Output[str]:
+    """The execution role's only policy: this artifact, this repository, these logs, this key."""
+    ctx = args.context
+    log_group = f"log-group:/aws/sagemaker/Endpoints/{args.endpoint_name}"
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "ReadTheModelArtifact",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": args.model_object_arn,
+        },
+        {
+            "Sid": "PullTheServingImage",
+            "Effect": "Allow",
+            "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+            "Resource": args.repository_arn,
+        },
+        # GetAuthorizationToken has no resource-level permissions: "*" is the only valid resource.
+        {"Sid": "LogInToEcr", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+        {
+            "Sid": "WriteTheEndpointLogs",
+            "Effect": "Allow",
+            "Action": [
+                "logs:CreateLogGroup",
+                "logs:CreateLogStream",
+                "logs:PutLogEvents",
+                "logs:DescribeLogStreams",
+            ],
+            "Resource": [ctx.arn("logs", log_group), ctx.arn("logs", f"{log_group}:log-stream:*")],
+        },
+        {
+            "Sid": "UseTheStackKey",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+            "Resource": args.kms_key_arn,
+        },
+        {
+            "Sid": "GrantTheKeyToEndpointVolumes",
+            "Effect": "Allow",
+            "Action": "kms:CreateGrant",
+            "Resource": args.kms_key_arn,
+            "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+        },
+        # Describe* calls have no resource-level permissions: "*" is the only valid resource.
+        {
+            "Sid": "DescribeTheNetwork",
+            "Effect": "Allow",
+            "Action": [
+                "ec2:DescribeVpcs",
+                "ec2:DescribeSubnets",
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeNetworkInterfaces",
+                "ec2:DescribeDhcpOptions",
+            ],
+            "Resource": "*",
+        },
+        {
+            "Sid": "AttachInstancesToTheSubnets",
+            "Effect": "Allow",
+            "Action": "ec2:CreateNetworkInterface",
+            "Resource": pulumi.Output.all(args.subnet_arns, args.security_group_arn).apply(
+                lambda parts: [*parts[0], parts[1]]
+            ),
+        },
+        # The ENIs do not exist yet, so their ARNs cannot be named; the condition keeps them to this VPC.
+        {
+            "Sid": "ManageTheEndpointEnis",
+            "Effect": "Allow",
+            "Action": [
+                "ec2:CreateNetworkInterface",
+                "ec2:CreateNetworkInterfacePermission",
+                "ec2:DeleteNetworkInterface",
+                "ec2:DeleteNetworkInterfacePermission",
+            ],
+            "Resource": ctx.arn("ec2", "network-interface/*"),
+            "Condition": {"ArnEquals": {"ec2:Vpc": args.vpc_arn}},
+        },
+    ]
+    if args.rollback_alarm_names:
+        statements.append(
+            {
+                "Sid": "WatchTheRollbackAlarms",
+                "Effect": "Allow",
+                "Action": "cloudwatch:DescribeAlarms",
+                "Resource": list(args.rollback_alarm_arns),
+            }
+        )
+    if args.data_capture_percent and args.data_capture_arn is not None:
+        statements.append(
+            {
+                "Sid": "WriteDataCapture",
+                "Effect": "Allow",
+                "Action": "s3:PutObject",
+                "Resource": args.data_capture_arn,
+            }
+        )
+    return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": statements})
