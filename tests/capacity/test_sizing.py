@@ -104,7 +104,11 @@ def test_no_operating_point_when_every_step_breaks_the_objective():
 
 
 def test_step_near_the_operating_fraction_is_the_fastest_at_or_below_it():
-    steps = [step(users=1, rps=300, p99_ms=5), step(users=5, rps=790, p99_ms=9), step(users=9, rps=1000, p99_ms=40)]
+    steps = [
+        step(users=1, rps=300, p99_ms=5),
+        step(users=5, rps=790, p99_ms=9),
+        step(users=9, rps=1000, p99_ms=40),
+    ]
     near = sizing.step_near_fraction(steps, steps[-1], 0.8, 100)
     assert near is not None
     assert near.users == 5
@@ -160,7 +164,9 @@ def test_fleet_from_a_measured_instance_follows_awss_formula_and_survives_az_los
 
 
 def test_maximum_is_never_below_the_minimum():
-    settings = sizing.derive_fleet(instance_rps=1000.0, instance_type="ml.c5.xlarge", base_rps=10, peak_rps=20)
+    settings = sizing.derive_fleet(
+        instance_rps=1000.0, instance_type="ml.c5.xlarge", base_rps=10, peak_rps=20
+    )
     assert (settings.min_instances, settings.max_instances) == (3, 3)
 
 

@@ -103,7 +103,12 @@ def test_autoscaled_settings_start_the_fleet_at_its_minimum():
 def test_burstable_type_gets_a_fixed_fleet_and_no_scaling_settings():
     settings = sizing.derive_fleet(instance_rps=50.0, instance_type="ml.t2.medium", peak_rps=100, az_count=2)
     values = stack.stack_settings(settings, "ml.t2.medium")
-    assert values == {"instanceType": "ml.t2.medium", "azCount": 2, "autoscaling": False, "initialInstanceCount": 6}
+    assert values == {
+        "instanceType": "ml.t2.medium",
+        "azCount": 2,
+        "autoscaling": False,
+        "initialInstanceCount": 6,
+    }
 
 
 def test_every_key_the_tool_prints_is_declared_in_the_programs_pulumi_yaml():

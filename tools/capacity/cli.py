@@ -280,7 +280,7 @@ def preflight(url: str, payload: Payload, headers: dict[str, str]) -> str:
 
 
 @contextlib.contextmanager
-def _target_url(args: argparse.Namespace) -> Iterator[str]:
+def _target_url(args: argparse.Namespace, out: TextIO) -> Iterator[str]:
     if args.model_dir is None:
         yield args.url
         return
@@ -294,7 +294,7 @@ def _target_url(args: argparse.Namespace) -> Iterator[str]:
         )
     try:
         with running_container(args.model_dir, workers=args.workers) as container:
-            print(f"capacity: started the local container (pid {container.pid}) at {container.url}")
+            print(f"capacity: started the local container (pid {container.pid}) at {container.url}", file=out)
             yield f"{container.url}/invocations"
     except ContainerStartError as error:
         raise CapacityError(f"the local container did not start: {error}") from None
@@ -365,6 +365,11 @@ def prepare(args: argparse.Namespace) -> Prepared:
         _derive(args, instance_rps=1.0)
     except ValueError as error:
         raise CapacityError(str(error)) from None
+    if args.max_seconds < args.warmup_seconds + args.step_seconds:
+        raise CapacityError(
+            f"--max-seconds {args.max_seconds:g} cannot fit one step of --warmup-seconds "
+            f"{args.warmup_seconds:g} + --step-seconds {args.step_seconds:g}"
+        )
     if args.payload is None:
         payload = demo_payload(args.records)
     else:
@@ -405,7 +410,7 @@ class Measurement:
 
 def measure(args: argparse.Namespace, prepared: Prepared, out: TextIO) -> Measurement:
     """Check the target answers the payload, then run the Locust ramp, printing each step."""
-    with _target_url(args) as url:
+    with _target_url(args, out) as url:
         model_version = preflight(url, prepared.payload, prepared.headers)
         users = prepared.users
         version = f", model version {model_version}" if model_version else ""
@@ -434,7 +439,7 @@ def measure(args: argparse.Namespace, prepared: Prepared, out: TextIO) -> Measur
     return Measurement(url=url, model_version=model_version, outcome=outcome)
 
 
-def measure_and_size(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def measure_and_size(args: argparse.Namespace, out: TextIO) -> int:
     """The whole command once the arguments are parsed; raises CapacityError for user errors."""
     prepared = prepare(args)
     out_dir: Path = args.out or REPO_ROOT / "capacity-runs" / dt.datetime.now(dt.UTC).strftime(
@@ -602,10 +607,14 @@ def _summary(
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return measure_and_size(args)
+        return measure_and_size(args, sys.stdout)
     except CapacityError as error:
         print(f"capacity: error: {error}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("capacity: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The output was piped into a reader that quit (e.g. `| head`): stop quietly, as cat does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
