@@ -81,5 +81,5 @@ def test_short_run_against_the_local_container_finds_capacity_and_saves_both_fil
     png = (tmp_path / cli.PNG_NAME).read_bytes()
     assert png.startswith(PNG_SIGNATURE)
     width, height = struct.unpack(">II", png[16:24])  # the IHDR chunk comes first
-    assert (width, height) == (990, 770)  # 9 x 7 inches at 110 dpi
+    assert (width, height) == (1210, 770)  # 11 x 7 inches at 110 dpi
     assert len(png) > 20_000  # a drawn chart, not an empty canvas

@@ -436,6 +436,13 @@ def measure(args: argparse.Namespace, prepared: Prepared, out: TextIO) -> Measur
         except LoadEngineError as error:
             raise CapacityError(str(error)) from None
     print(f"stopped: {outcome.stop_reason}", file=out)
+    if outcome.generator_saturated:
+        print(
+            "warning: the load generator (one Locust process) went above 90% CPU: the throughput may be "
+            "its limit rather than the server's, so the capacity is a lower bound. Run it on another "
+            "machine than the server, or use fewer users.",
+            file=out,
+        )
     return Measurement(url=url, model_version=model_version, outcome=outcome)
 
 
@@ -464,6 +471,7 @@ def measure_and_size(args: argparse.Namespace, out: TextIO) -> int:
         "settings": _settings_used(args),
         "steps": [report.step_record(step, args.p99_ms) for step in steps],
         "stop_reason": measurement.outcome.stop_reason,
+        "generator_saturated": measurement.outcome.generator_saturated,
         "operating_point": None if chosen is None else report.step_record(chosen, args.p99_ms),
         "measured_near_operating_fraction": None,
         "scaling": {"factor": prepared.scaling.factor, "explanation": prepared.scaling.explanation},

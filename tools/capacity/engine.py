@@ -109,8 +109,9 @@ def _spawn(runner: LocalRunner, users: int) -> None:
         gevent.sleep(_TICK_SECONDS)
 
 
-def run(plan: dict[str, Any]) -> str:
-    """Run the ramp in ``plan``, emitting each step; return why it stopped."""
+def run(plan: dict[str, Any]) -> tuple[str, bool]:
+    """Run the ramp in ``plan``, emitting each step; return why it stopped, and whether Locust's
+    own process went above 90% CPU (then the generator, not the server, may be the limit)."""
     user_counts: list[int] = [int(u) for u in plan["users"]]
     step_seconds = float(plan["step_seconds"])
     warmup_seconds = float(plan["warmup_seconds"])
@@ -159,15 +160,15 @@ def run(plan: dict[str, Any]) -> str:
                 break
     finally:
         runner.quit()
-    return reason
+    return reason, runner.cpu_warning_emitted
 
 
 def main() -> int:
     # Locust logs every spawn at INFO; only its warnings and errors reach the parent's stderr.
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="locust: %(message)s")
     plan = json.load(sys.stdin)
-    reason = run(plan)
-    _emit({"type": "done", "reason": reason})
+    reason, generator_saturated = run(plan)
+    _emit({"type": "done", "reason": reason, "generator_saturated": generator_saturated})
     return 0
 
 

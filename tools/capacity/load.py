@@ -67,6 +67,8 @@ class Plan:
 class RampOutcome:
     steps: list[StepResult] = field(default_factory=list)
     stop_reason: str = ""
+    generator_saturated: bool = False
+    """Locust's process went above 90% CPU: the throughput may be the generator's limit."""
 
 
 def _step_from_record(record: Mapping[str, Any]) -> StepResult:
@@ -86,6 +88,7 @@ def run_ramp(plan: Plan, on_step: Callable[[StepResult], None] | None = None) ->
     """Run ``plan`` in a Locust child process; call ``on_step`` for each step as it completes."""
     steps: list[StepResult] = []
     stop_reason = ""
+    generator_saturated = False
     with tempfile.TemporaryFile() as stderr:
         child = subprocess.Popen(
             [sys.executable, "-m", "tools.capacity.engine"],
@@ -118,6 +121,7 @@ def run_ramp(plan: Plan, on_step: Callable[[StepResult], None] | None = None) ->
                         on_step(step)
                 elif record["type"] == "done":
                     stop_reason = str(record["reason"])
+                    generator_saturated = bool(record["generator_saturated"])
             returncode = child.wait()
         finally:
             watchdog.cancel()
@@ -134,4 +138,4 @@ def run_ramp(plan: Plan, on_step: Callable[[StepResult], None] | None = None) ->
     if returncode != 0 or not stop_reason:
         tail = "\n".join(errors.splitlines()[-20:])
         raise LoadEngineError(f"the load engine failed (exit code {returncode}):\n{tail}")
-    return RampOutcome(steps=steps, stop_reason=stop_reason)
+    return RampOutcome(steps=steps, stop_reason=stop_reason, generator_saturated=generator_saturated)

@@ -49,7 +49,7 @@ def draw_chart(
     measured = [step for step in steps if step.requests]
     rps = [step.rps for step in measured]
     figure, (latency_axes, error_axes) = plt.subplots(
-        2, 1, figsize=(9, 7), sharex=True, gridspec_kw={"height_ratios": [3, 1]}, layout="constrained"
+        2, 1, figsize=(11, 7), sharex=True, gridspec_kw={"height_ratios": [3, 1]}, layout="constrained"
     )
     for label, values, style in (
         ("p50", [step.p50_ms for step in measured], "o-"),
@@ -60,9 +60,20 @@ def draw_chart(
     latency_axes.axhline(
         p99_objective_ms, color="tab:red", linestyle=":", label=f"p99 objective {p99_objective_ms:g} ms"
     )
+    broken = [step for step in measured if not step.meets(p99_objective_ms)]
+    if broken:
+        latency_axes.plot(
+            [step.rps for step in broken],
+            [step.p99_ms for step in broken],
+            marker="X",
+            markersize=11,
+            color="tab:red",
+            linestyle="none",
+            label="step that broke the objective",
+        )
     for step in measured:
         latency_axes.annotate(
-            f"{step.users}u",
+            f"{step.users} user{'s' if step.users > 1 else ''}",
             (step.rps, step.p99_ms or 0.0),
             textcoords="offset points",
             xytext=(0, 7),
@@ -86,14 +97,20 @@ def draw_chart(
     latency_axes.set_yscale("log")
     latency_axes.set_ylabel("latency (ms, log scale)")
     latency_axes.grid(visible=True, alpha=0.3)
-    latency_axes.legend(loc="upper left", fontsize=8)
+    # Outside the axes: inside, it hides the steps whatever corner it takes.
+    latency_axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    top = max([p99_objective_ms, *(step.p99_ms or 0.0 for step in measured)])
+    latency_axes.set_ylim(top=top * 1.6)
     latency_axes.set_title(title, fontsize=10)
 
     error_axes.plot(rps, [100 * step.error_rate for step in measured], "o-", color="tab:red")
     error_axes.set_ylabel("errors (%)")
     error_axes.set_xlabel("throughput (req/s)")
     error_axes.set_ylim(bottom=0, top=max([100 * step.error_rate for step in measured] + [1.0]) * 1.15)
-    error_axes.set_xlim(left=0, right=max([*rps, 1.0]) * 1.08)
+    if rps:
+        # Throughput saturates, so the steps bunch together: zoom on them rather than start at 0.
+        spread = max(max(rps) - min(rps), 0.05 * max(rps), 1.0)
+        error_axes.set_xlim(max(0.0, min(rps) - 0.15 * spread), max(rps) + 0.15 * spread)
     error_axes.grid(visible=True, alpha=0.3)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
