@@ -35,7 +35,7 @@ from typing import TextIO
 
 from tools.local_gateway import GatewayServer, load_handler_module
 from tools.local_runtime import RuntimeServer, RuntimeSettings
-from tools.serving import ContainerStartError, running_container
+from tools.serving import LOOPBACK, ContainerStartError, free_port, running_container
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HANDLER_PATH = REPO_ROOT / "lambda" / "handler.py"
@@ -174,24 +174,33 @@ def handler_environment(runtime_url: str, endpoint_name: str) -> dict[str, str]:
     }
 
 
+def _port_taken(setting: str, port: int, error: OSError) -> LocalSettingsError:
+    return LocalSettingsError(
+        f"{setting}={port}: cannot listen on {LOOPBACK}:{port} ({error.strerror}); "
+        f"choose another {setting} (0 = any free port)"
+    )
+
+
 def run(settings: LocalSettings, out: TextIO) -> None:
     """Start the container, the runtime stand-in and the front door; serve until a signal."""
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     container_log = settings.log_dir / "container.log"
-    csv_row, digit = sample_csv_row()
-    with contextlib.ExitStack() as stack:
-        container = stack.enter_context(
-            running_container(
-                settings.model_dir, port=settings.container_port or None, log_path=container_log
-            )
-        )
+    # Both listening sockets are bound before the container starts, so a port already in use
+    # fails in a moment, not after a model load.
+    container_port = settings.container_port or free_port()
+    try:
         runtime = RuntimeServer(
             RuntimeSettings(
-                container_url=container.url, endpoint_name=settings.endpoint_name, region=LOCAL_REGION
+                container_url=f"http://{LOOPBACK}:{container_port}",
+                endpoint_name=settings.endpoint_name,
+                region=LOCAL_REGION,
             ),
             port=settings.runtime_port,
         )
-        stack.enter_context(serving_in_thread(runtime))
+    except OSError as error:
+        raise _port_taken("LOCAL_RUNTIME_PORT", settings.runtime_port, error) from error
+    with contextlib.ExitStack() as stack:
+        stack.callback(runtime.server_close)
         for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_ENDPOINT_URL"):
             os.environ.pop(name, None)
         os.environ.update(handler_environment(runtime.url, settings.endpoint_name))
@@ -200,10 +209,13 @@ def run(settings: LocalSettings, out: TextIO) -> None:
         try:
             gateway = GatewayServer(handler_module.handler, settings.api_key, port=settings.port)
         except OSError as error:
-            raise LocalSettingsError(
-                f"PORT={settings.port}: cannot listen on 127.0.0.1:{settings.port} ({error.strerror}); "
-                "choose another PORT (0 = any free port)"
-            ) from error
+            raise _port_taken("PORT", settings.port, error) from error
+        stack.callback(gateway.server_close)
+        csv_row, digit = sample_csv_row()
+        container = stack.enter_context(
+            running_container(settings.model_dir, port=container_port, log_path=container_log)
+        )
+        stack.enter_context(serving_in_thread(runtime))
         stack.enter_context(serving_in_thread(gateway))
         worker_pids = " ".join(str(pid) for pid in sorted(container.worker_pids()))
         out.write(
