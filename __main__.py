@@ -52,7 +52,10 @@ artifact = ModelArtifact(
 )
 
 image = ServingImage(
-    "serving-image", ServingImageArgs(context_dir=PROJECT_DIR / "container", kms_key_arn=encryption.key_arn)
+    "serving-image",
+    ServingImageArgs(
+        project_dir=PROJECT_DIR, context_dir=PROJECT_DIR / "container", kms_key_arn=encryption.key_arn
+    ),
 )
 
 front_door = FrontDoor(

@@ -257,7 +257,9 @@ def validate(s: Settings) -> list[Problem]:
     problems.extend(_validate_network(s))
 
     # Quotas: the account must be able to run the peak fleet, or an update fails half-way.
-    if s.initial_instance_count >= 1 and s.max_instances >= 1 and 5 <= s.rolling_batch_percent <= 50:
+    fleet_known = s.initial_instance_count >= 1 and s.max_instances >= 1 and 5 <= s.rolling_batch_percent <= 50
+    # An unknown type is reported above; its quota shortfall would only repeat it.
+    if fleet_known and s.instance_type in sagemaker_instance_types():
         for shortfall in fleet.quota_shortfalls([s.variant_fleet], s.quotas):
             total = shortfall.quota_name.startswith("Number")
             key = "totalInstanceQuota" if total else "endpointInstanceQuotas"

@@ -36,8 +36,11 @@ def content_hash(directory: Path) -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class ServingImageArgs:
+    project_dir: Path
+    """Directory of Pulumi.yaml: the CLI runs there, so the build context is given relative to it
+    (an absolute path would differ between machines and show as a change)."""
     context_dir: Path
-    """Build context with the Dockerfile (``container/``)."""
+    """Build context with the Dockerfile (``container/``), inside ``project_dir``."""
     kms_key_arn: pulumi.Input[str]
     """Key that encrypts the repository."""
     keep_images: int = 20
@@ -46,8 +49,14 @@ class ServingImageArgs:
     """Days an untagged image (a layer left by a failed push) is kept."""
 
     def __post_init__(self) -> None:
+        if not self.context_dir.is_relative_to(self.project_dir):
+            raise ValueError(f"the build context {self.context_dir} must be inside {self.project_dir}")
         if self.keep_images < 1 or self.untagged_expiry_days < 1:
             raise ValueError("keep at least one image and untagged images at least a day")
+
+    @property
+    def context_location(self) -> str:
+        return self.context_dir.relative_to(self.project_dir).as_posix()
 
     @property
     def tag(self) -> str:
@@ -112,8 +121,11 @@ class ServingImage(pulumi.ComponentResource):
         auth = aws.ecr.get_authorization_token_output(registry_id=repository.registry_id)
         image = docker_build.Image(
             f"{name}-image",
-            context=docker_build.BuildContextArgs(location=str(args.context_dir)),
-            dockerfile=docker_build.DockerfileArgs(location=str(args.context_dir / "Dockerfile")),
+            context=docker_build.BuildContextArgs(location=args.context_location),
+            dockerfile=docker_build.DockerfileArgs(location=f"{args.context_location}/Dockerfile"),
+            # The tag (a content hash) is known at preview time; building needs a Docker engine,
+            # which previews and CrossGuard runs in CI do not have.
+            build_on_preview=False,
             # SageMaker hosting runs x86_64 CPU instances for these types.
             platforms=[docker_build.Platform.LINUX_AMD64],
             tags=[pulumi.Output.concat(repository.repository_url, ":", tag)],

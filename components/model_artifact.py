@@ -27,7 +27,13 @@ def build_model_tarball(model_dir: Path, out_dir: Path) -> Path:
     Entries are sorted, owners, modes and times fixed, and the gzip header carries no time or name,
     so an unchanged model keeps its content-hashed S3 key and a preview shows no change.
     """
-    files = sorted(p for p in model_dir.rglob("*") if p.is_file())
+    # Hidden files (a writer's ``.partial``, editor droppings) never ship: SageMaker's loaders
+    # read every file in the model directory.
+    files = sorted(
+        p
+        for p in model_dir.rglob("*")
+        if p.is_file() and not p.relative_to(model_dir).as_posix().startswith(".")
+    )
     if not any(p.relative_to(model_dir).as_posix() == MODEL_FILENAME for p in files):
         raise FileNotFoundError(f"{model_dir} has no {MODEL_FILENAME} at its top level")
     raw = io.BytesIO()

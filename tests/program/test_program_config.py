@@ -1,0 +1,171 @@
+"""Bad settings fail the preview with a ConfigError naming the key and the fix, all at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from config import ConfigError, endpoint_name, nvme_instance_type, sagemaker_instance_types
+from lib.evaluate import evaluate_stack
+
+
+def config_error(stack: str, **overrides: Any) -> ConfigError:
+    with pytest.raises(ConfigError) as caught:
+        evaluate_stack(stack, config_overrides=overrides)
+    return caught.value
+
+
+def problem(error: ConfigError, key: str) -> str:
+    matching = [str(p) for p in error.problems if p.key == key]
+    assert matching, f"no problem reported for {key}: {error}"
+    return matching[0]
+
+
+def test_unknown_instance_type_is_refused_against_botocores_list():
+    error = config_error("prod", instanceType="ml.c5.huge")
+    assert error.keys == ("instanceType",)
+    assert "'ml.c5.huge' is not a SageMaker hosting instance type" in str(error)
+    assert "xgboost-endpoint:instanceType" in str(error)
+
+
+def test_botocore_lists_the_types_the_stacks_use():
+    assert {"ml.t2.medium", "ml.c5.xlarge", "ml.g4dn.xlarge"} <= sagemaker_instance_types()
+
+
+def test_prod_refuses_a_burstable_type():
+    error = config_error("prod", instanceType="ml.t2.large", autoscaling=False)
+    assert "ml.t2.large is burstable" in problem(error, "instanceType")
+    assert "use a non-burstable type in prod" in problem(error, "instanceType")
+
+
+def test_autoscaling_a_burstable_type_is_refused_in_dev_too():
+    error = config_error(
+        "dev",
+        autoscaling=True,
+        maxInstances=2,
+        totalInstanceQuota=10,
+        endpointInstanceQuotas={"ml.t2.medium": 10},
+    )
+    assert error.keys == ("autoscaling",)
+    assert "Application Auto Scaling refuses burstable variants" in str(error)
+    assert "set autoscaling: false" in str(error)
+
+
+def test_initial_count_outside_min_and_max_is_refused():
+    error = config_error("prod", initialInstanceCount=7)
+    assert "min 3 <= initial 7 <= max 6 does not hold" in problem(error, "initialInstanceCount")
+
+
+def test_prod_needs_an_instance_in_every_zone():
+    error = config_error("prod", minInstances=2, initialInstanceCount=2)
+    assert error.keys == ("minInstances",)
+    assert "prod runs 2 instance(s) over 3 Availability Zones" in str(error)
+    assert "set minInstances to at least 3" in str(error)
+
+
+def test_one_zone_is_refused_even_for_dev():
+    error = config_error("dev", azCount=1)
+    assert "needs at least two subnets in distinct Availability Zones" in problem(error, "azCount")
+
+
+def test_subnets_too_small_for_the_blue_green_peak_name_the_prefix_to_use():
+    # prod: 2 x 6 = 12 instances over 3 subnets -> 4 each -> 8 addresses + 5 endpoint ENIs + 5 reserved = 18
+    error = config_error("prod", subnetPrefixLength=28)
+    message = problem(error, "subnetPrefixLength")
+    assert "a /28 has 16 addresses but each subnet needs 18" in message
+    assert "peak fleet 12 x 2 addresses over 3 subnets" in message
+    assert "set subnetPrefixLength to 27 or less" in message
+
+
+def test_rolling_update_needs_fewer_addresses_than_blue_green():
+    # Rolling at 20%: 6 + 2 = 8 instances -> 3 per subnet -> 6 + 5 + 5 = 16: a /28 holds it.
+    graph = evaluate_stack("prod", config_overrides={"subnetPrefixLength": 28, "updateMode": "rolling"})
+    cidrs = sorted(r.inputs["cidrBlock"] for r in graph.of_type("aws:ec2/subnet:Subnet"))
+    assert cidrs == ["10.40.0.0/28", "10.40.0.16/28", "10.40.0.32/28"]
+
+
+def test_quota_shortfall_says_which_quota_to_raise_and_by_how_much():
+    error = config_error("prod", maxInstances=8)
+    per_type = problem(error, "endpointInstanceQuotas")
+    assert "peak fleet of 16 instance(s)" in per_type
+    assert "'ml.c5.xlarge for endpoint usage' of 12: request an increase of 4 (to 16)" in per_type
+    total = problem(error, "totalInstanceQuota")
+    assert "'Number of instances across active endpoints' of 14: request an increase of 2 (to 16)" in total
+
+
+def test_default_quotas_of_a_new_account_refuse_prods_fleet():
+    error = config_error("prod", endpointInstanceQuotas={"ml.t2.medium": 2}, totalInstanceQuota=2)
+    assert set(error.keys) == {"endpointInstanceQuotas", "totalInstanceQuota"}
+    assert "request an increase of 12 (to 12)" in problem(error, "endpointInstanceQuotas")
+
+
+def test_every_problem_is_reported_together():
+    error = config_error(
+        "prod",
+        instanceType="ml.t2.medium",
+        lambdaTimeoutSeconds=29,
+        rollingBatchPercent=60,
+        updateMode="rolling",
+        alarmEmails=["not-an-address"],
+        logRetentionDays=10,
+    )
+    assert {
+        "instanceType",
+        "autoscaling",
+        "lambdaTimeoutSeconds",
+        "rollingBatchPercent",
+        "alarmEmails",
+        "logRetentionDays",
+    } <= set(error.keys)
+    assert str(error).startswith(f"{len(error.problems)} configuration problem(s):")
+    assert "API Gateway gives up after 29 s" in problem(error, "lambdaTimeoutSeconds")
+    assert "outside SageMaker's 5-50% of the variant" in problem(error, "rollingBatchPercent")
+
+
+def test_a_wrongly_typed_value_names_the_key_and_the_expected_type():
+    error = config_error("prod", maxInstances="six", updateMode="big-bang")
+    assert "set xgboost-endpoint:maxInstances to a whole number" in problem(error, "maxInstances")
+    assert "'big-bang' is not one of blue-green, rolling" in problem(error, "updateMode")
+
+
+def test_model_uri_must_be_an_s3_tarball():
+    error = config_error("prod", modelUri="https://example.com/model.tar.gz")
+    assert "is not an s3://bucket/key.tar.gz URI" in problem(error, "modelUri")
+
+
+def test_missing_local_model_tells_how_to_make_one(tmp_path):
+    error = config_error("dev", modelDir=str(tmp_path / "nothing-here"))
+    assert "has no xgboost-model file" in problem(error, "modelDir")
+    assert "run `make demo-model`" in problem(error, "modelDir")
+
+
+def test_prod_must_roll_back_on_alarms():
+    error = config_error("prod", autoRollback=False)
+    assert "set autoRollback: true" in problem(error, "autoRollback")
+
+
+def test_a_vpc_too_small_for_its_subnets_is_refused():
+    error = config_error("dev", vpcCidr="10.41.0.0/27", subnetPrefixLength=27)
+    assert "10.41.0.0/27 holds 1 /27 subnet(s), the stack needs 2" in problem(error, "vpcCidr")
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "nvme"),
+    [
+        ("ml.m5d.large", True),
+        ("ml.g4dn.xlarge", True),
+        ("ml.c6id.2xlarge", True),
+        ("ml.c5.xlarge", False),
+        ("ml.c5n.xlarge", False),
+        ("ml.t2.medium", False),
+    ],
+)
+def test_nvme_types_are_recognised_for_the_kms_rule(instance_type, nvme):
+    assert nvme_instance_type(instance_type) is nvme
+
+
+def test_endpoint_name_is_a_valid_sagemaker_name_unique_per_stack():
+    assert endpoint_name("xgboost-endpoint", "prod") == "xgboost-endpoint-prod"
+    assert endpoint_name("xgboost_endpoint", "team.a/dev") == "xgboost-endpoint-team-a-dev"
+    assert len(endpoint_name("p" * 40, "s" * 40)) == 63
