@@ -46,11 +46,20 @@ def _metric_names(alarm: PolicyResource) -> list[str]:
 
 
 def _missing_variant_dimension(alarm: PolicyResource) -> bool:
-    namespace = props.text(alarm.props, "namespace")
-    dimensions = props.mapping(alarm.props, "dimensions")
-    if namespace not in _PER_VARIANT_NAMESPACES or not isinstance(dimensions, Mapping):
-        return False
-    return "VariantName" not in dimensions
+    """True when a per-variant SageMaker metric of the alarm (direct or in metric math) lacks VariantName."""
+    metrics: list[object] = [alarm.props]
+    queries = props.items(alarm.props, "metricQueries")
+    metrics.extend(props.get(q, "metric") for q in (queries if isinstance(queries, list) else []))
+    for metric in metrics:
+        namespace = props.text(metric, "namespace")
+        dimensions = props.mapping(metric, "dimensions")
+        if (
+            namespace in _PER_VARIANT_NAMESPACES
+            and isinstance(dimensions, Mapping)
+            and "VariantName" not in dimensions
+        ):
+            return True
+    return False
 
 
 def validate_alarm_set(args: StackValidationArgs, report_violation: ReportViolation) -> None:

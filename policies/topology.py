@@ -370,7 +370,7 @@ def subnet_demands(
             users.setdefault(subnet.resource.urn, []).append(endpoint)
             subnets[subnet.resource.urn] = subnet
     demands: list[SubnetDemand] = []
-    for urn, using in users.items():
+    for urn, using in sorted(users.items(), key=lambda item: subnets[item[0]].resource.name):
         subnet = subnets[urn]
         sized = [e for e in using if e.peak > 0 and e.subnet_count > 0]
         if not sized:

@@ -225,3 +225,24 @@ def test_wildcards_on_roles_of_other_services_are_out_of_scope() -> None:
     graph = relink(graph, "api-handler-invoke", "role", "serving-execution-role")
     graph = mutate(graph, "api-handler-invoke", lambda i: i.update(policy=_document("s3:*")))
     assert messages(graph, "iam-lambda-role-wildcard-actions") == []
+
+
+def test_metric_math_alarm_without_variant_dimension_watches_nothing() -> None:
+    def math(inputs: dict[str, Any]) -> None:
+        inputs.pop("dimensions")
+        inputs["metricQueries"] = [
+            {
+                "id": "errors",
+                "metric": {
+                    "namespace": "AWS/SageMaker",
+                    "metricName": "Invocation5XXErrors",
+                    "dimensions": {"EndpointName": None},
+                },
+            }
+        ]
+
+    graph = mutate(happy_graph(), "serving-invocation5xxerrors-alarm", math)
+    graph = relink(graph, "serving-invocation5xxerrors-alarm", "metricQueries", "serving-endpoint")
+    [message] = messages(graph, "cloudwatch-endpoint-alarm-set")
+    assert "alarm 'serving-invocation5xxerrors-alarm'" in message
+    assert "no VariantName dimension" in message
