@@ -17,15 +17,17 @@ SHIPPED_STACKS = sorted(
 )
 
 
-def _load(name: str) -> dict[str, Any]:
+def _load(name: str) -> dict[Any, Any]:
     loaded = yaml.safe_load((WORKFLOWS / name).read_text())
     assert isinstance(loaded, dict)
     return loaded
 
 
-def _triggers(workflow: dict[str, Any]) -> dict[str, Any]:
+def _triggers(workflow: dict[Any, Any]) -> dict[str, Any]:
     # YAML 1.1 reads the bare key `on` as the boolean True.
-    return workflow.get("on", workflow.get(True))
+    triggers = workflow["on"] if "on" in workflow else workflow[True]
+    assert isinstance(triggers, dict)
+    return triggers
 
 
 def _steps(job: dict[str, Any]) -> list[dict[str, Any]]:
