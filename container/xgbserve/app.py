@@ -129,7 +129,8 @@ def create_app(model: Model | None = None, settings: Settings | None = None) -> 
         if declared is not None and declared > limit:
             raise ServingError(
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                f"the body is {declared} bytes; the limit is {limit} bytes (6 MB): send fewer records per request",
+                f"the body is {declared} bytes; the limit is {limit} bytes (6 MB): "
+                "send fewer records per request",
             )
         body = request.get_data(cache=False)
         matrix = decoding.decode(body, content_type, model.num_features)

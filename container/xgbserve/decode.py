@@ -36,7 +36,9 @@ _ASCII_CHARSETS = frozenset({"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1",
 _FAST_CSV_MIN_BYTES = 2048
 _MAX_FAST_DIGITS = 15  # mantissas below 10**15 < 2**53 are exact in float64
 _MAX_FAST_EXPONENT = 22  # 10**22 is the largest power of ten exact in float64
-_POW10_INT = 10 ** np.arange(_MAX_FAST_DIGITS + 1, dtype=np.int64)
+_MAX_FAST_FIELD = 32  # longer fields cost a vector pass per character: the line parser is cheaper
+_CSV_BYTE_OK = np.zeros(256, dtype=bool)
+_CSV_BYTE_OK[list(b"0123456789,\n.eE+-")] = True
 _POW10_FLOAT = 10.0 ** np.arange(_MAX_FAST_EXPONENT + 1)
 
 
@@ -72,13 +74,15 @@ def content_type_of(header: str | None) -> str:
 
 
 def decode(body: bytes, content_type: str, num_features: int) -> Matrix:
-    """Parse ``body`` of canonical ``content_type`` into a C-contiguous (records, num_features) float32 matrix."""
+    """Parse ``body`` (canonical ``content_type``) into a (records, num_features) float32 matrix."""
     if not body.strip(b" \t\r\n"):
         raise bad_request("the request body is empty: send at least one record")
     parser = _PARSERS.get(content_type)
     if parser is None:
         raise ServingError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, f"content type {content_type} is not supported")
-    matrix = parser(body, num_features)
+    # Values beyond float32's range become +-inf, as in XGBoost's own readers; no warning per request.
+    with np.errstate(over="ignore"):
+        matrix = parser(body, num_features)
     if matrix.shape[0] == 0:
         raise bad_request("the request holds no records")
     return matrix
@@ -128,90 +132,90 @@ def _parse_csv_lines(body: bytes, num_features: int) -> Matrix:
     return np.array(rows, dtype=np.float32).reshape(len(rows), num_features)
 
 
-def _parse_csv_vectorised(body: bytes, num_features: int) -> Matrix | None:
-    """Parse plain decimal CSV in a few passes of numpy over the bytes, no per-value Python.
+# One function on purpose: the per-field state arrays are shared by every character pass.
+def _parse_csv_vectorised(body: bytes, num_features: int) -> Matrix | None:  # noqa: PLR0911, PLR0912, PLR0915
+    """Parse plain decimal CSV with numpy, one pass per character position, no per-value Python.
 
     Handles what CSV exports usually hold: optional sign, digits, optional fraction, optional
-    exponent, empty fields. Anything else (spaces, nan/inf, blank lines, over 15 significant
-    digits, a malformed field) returns None and the exact line parser decides, so results and
-    error messages are the same either way. The value is mantissa * 10**k computed in float64 with
-    both operands exact, i.e. correctly rounded, then cast to float32 like the line parser does.
+    exponent, empty fields. Anything else (spaces, nan/inf, blank lines, over 15 digits, a
+    malformed field) returns None and the exact line parser decides, so results and error
+    messages are the same either way. Fields are read column by column of their characters
+    (Horner's rule over all fields at once), so the cost is (longest field) x (vector ops over
+    all fields). The value is mantissa * 10**k in float64 with both operands exact, i.e.
+    correctly rounded, then cast to float32 as the line parser does.
     """
+    if not body or b"\n\n" in body:
+        return None  # blank lines are skipped, not records: the line parser's job
     buf = np.frombuffer(body, dtype=np.uint8)
-    n = buf.size
-    is_digit = (buf - np.uint8(48)) < 10
-    is_comma = buf == 44
-    is_newline = buf == 10
-    is_sep = is_comma | is_newline
-    is_dot = buf == 46
-    is_exp = (buf | np.uint8(0x20)) == 101
-    is_minus = buf == 45
-    is_sign = is_minus | (buf == 43)
-    if not (is_digit | is_sep | is_dot | is_exp | is_sign).all():
+    if not _CSV_BYTE_OK[buf].all():
         return None
-
-    sep_at = np.flatnonzero(is_sep)
-    newline_at = np.flatnonzero(is_newline)
-    rows = newline_at.size + 1
+    sep_at = np.flatnonzero((buf == 44) | (buf == 10))
     tokens = sep_at.size + 1
-    if tokens != rows * num_features:
+    if tokens % num_features:
         return None
-    commas_before = np.cumsum(is_comma)
-    commas_per_row = np.diff(commas_before[newline_at], prepend=0, append=commas_before[-1])
-    if (commas_per_row != num_features - 1).any():
+    rows = tokens // num_features
+    # Newlines must sit exactly after every num_features-th field.
+    newline_token = np.flatnonzero(buf[sep_at] == 10)
+    if not np.array_equal(newline_token, np.arange(num_features - 1, tokens - 1, num_features)):
         return None
-
-    token = np.cumsum(is_sep)  # token index of every byte (a separator belongs to the next token)
     starts = np.concatenate(([0], sep_at + 1))
-    ends = np.concatenate((sep_at, [n]))
-    empty = starts == ends
-
-    def count_in_token_before(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
-        """For every byte, how many ``mask`` bytes its token holds up to and including it."""
-        running = np.cumsum(mask)
-        at_start = np.concatenate(([0], running))[starts]
-        return running - at_start[token]
-
-    exps_so_far = count_in_token_before(is_exp)
-    in_exponent = (exps_so_far > 0) & ~is_exp
-    dots_so_far = count_in_token_before(is_dot)
-    previous = np.concatenate(([44], buf[:-1]))
-    sign_after_exp = is_sign & ((previous | np.uint8(0x20)) == 101)
-    sign_at_start = is_sign & ((previous == 44) | (previous == 10))
-    if (
-        (exps_so_far[is_exp] > 1).any()
-        or (dots_so_far[is_dot] > 1).any()
-        or (is_dot & in_exponent).any()
-        or (is_sign & ~(sign_after_exp | sign_at_start)).any()
-    ):
+    lengths = np.concatenate((sep_at, [buf.size])) - starts
+    width = int(lengths.max())
+    if width > _MAX_FAST_FIELD:
         return None
+    padded = np.concatenate((buf, np.zeros(width, dtype=np.uint8)))
+    has_dot = b"." in body
+    has_exp = b"e" in body or b"E" in body
+    has_sign = b"-" in body or b"+" in body
 
-    mantissa_digit = is_digit & ~in_exponent
-    exponent_digit = is_digit & in_exponent
-    mantissa_digits = np.bincount(token[mantissa_digit], minlength=tokens)
-    exponent_digits = np.bincount(token[exponent_digit], minlength=tokens)
-    has_exp = np.bincount(token[is_exp], minlength=tokens) > 0
-    if (
-        ((mantissa_digits == 0) & ~empty).any()
-        or (has_exp & (exponent_digits == 0)).any()
-        or (mantissa_digits > _MAX_FAST_DIGITS).any()
-        or (exponent_digits > 3).any()
-    ):
+    mantissa = np.zeros(tokens, dtype=np.float64)
+    digits = np.zeros(tokens, dtype=np.int64)
+    fraction = np.zeros(tokens, dtype=np.int64)
+    seen_dot = np.zeros(tokens, dtype=bool)
+    seen_exp = np.zeros(tokens, dtype=bool)
+    exponent = np.zeros(tokens, dtype=np.int64)
+    exp_digits = np.zeros(tokens, dtype=np.int64)
+    exp_negative = np.zeros(tokens, dtype=bool)
+    negative = np.zeros(tokens, dtype=bool)
+    after_exp = np.zeros(tokens, dtype=bool)
+    bad = np.zeros(tokens, dtype=bool)
+    is_exp = np.zeros(tokens, dtype=bool)
+    for column in range(width):
+        char = padded[starts + column]
+        char[lengths <= column] = 0
+        digit = char - np.uint8(48)
+        is_digit = digit < 10
+        in_mantissa = is_digit & ~seen_exp if has_exp else is_digit
+        mantissa = np.where(in_mantissa, mantissa * 10.0 + digit, mantissa)
+        digits += in_mantissa
+        if has_dot:
+            fraction += in_mantissa & seen_dot
+            is_dot = char == 46
+            bad |= is_dot & (seen_dot | seen_exp)
+            seen_dot |= is_dot
+        if has_exp:
+            in_exponent = is_digit & seen_exp
+            exponent = np.where(in_exponent, exponent * 10 + digit, exponent)
+            exp_digits += in_exponent
+            is_exp = (char | np.uint8(0x20)) == 101
+            bad |= is_exp & (seen_exp | (digits == 0))
+            seen_exp |= is_exp
+        if has_sign:
+            is_minus = char == 45
+            is_sign = is_minus | (char == 43)
+            if column == 0:
+                negative = is_minus
+            else:
+                bad |= is_sign & ~after_exp
+                exp_negative |= is_minus & after_exp
+            if has_exp:
+                after_exp = is_exp
+    empty = lengths == 0
+    bad |= (digits == 0) & ~empty
+    bad |= seen_exp & (exp_digits == 0)
+    if bad.any() or (digits > _MAX_FAST_DIGITS).any() or (exp_digits > 3).any():
         return None
-
-    def integer_value(digit_mask: npt.NDArray[np.bool_], digits: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
-        rank = count_in_token_before(digit_mask)[digit_mask]  # 1-based, from the left
-        owner = token[digit_mask]
-        place = digits[owner] - rank
-        weights = (buf[digit_mask] - np.uint8(48)).astype(np.int64) * _POW10_INT[place]
-        # Sums stay below 10**15 < 2**53, so float64 accumulation is exact.
-        return np.bincount(owner, weights=weights, minlength=tokens)
-
-    mantissa = integer_value(mantissa_digit, mantissa_digits)
-    fraction_digits = np.bincount(token[mantissa_digit & (dots_so_far > 0)], minlength=tokens)
-    exponent = integer_value(exponent_digit, exponent_digits).astype(np.int64)
-    negative_exp = np.bincount(token[is_minus & sign_after_exp], minlength=tokens) > 0
-    scale = np.where(negative_exp, -exponent, exponent) - fraction_digits
+    scale = np.where(exp_negative, -exponent, exponent) - fraction
     if (np.abs(scale) > _MAX_FAST_EXPONENT).any():
         return None
     values = np.where(
@@ -219,8 +223,8 @@ def _parse_csv_vectorised(body: bytes, num_features: int) -> Matrix | None:
         mantissa * _POW10_FLOAT[np.clip(scale, 0, None)],
         mantissa / _POW10_FLOAT[np.clip(-scale, 0, None)],
     )
-    negative = np.bincount(token[is_minus & sign_at_start], minlength=tokens) > 0
-    values = np.where(negative, -values, values)
+    if has_sign:
+        values = np.where(negative, -values, values)
     values[empty] = np.nan
     return values.astype(np.float32).reshape(rows, num_features)
 
@@ -278,7 +282,10 @@ def _row(values: object, record: int, num_features: int) -> list[float]:
 
 
 def _rows_from_document(document: object, num_features: int) -> list[list[float]]:
-    """The JSON shapes we take: [[...], ...], [...] (one record), {"instances": [...]}, {"features": [...]}."""
+    """The JSON shapes we take: [[...], ...], [...] (one record), {"instances": [...]}, {"features": [...]}.
+
+    ``instances`` items may be lists or ``{"features": [...]}`` objects (SageMaker's JSON format).
+    """
     if isinstance(document, dict):
         if "instances" in document:
             records = document["instances"]

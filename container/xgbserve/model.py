@@ -32,9 +32,7 @@ Predictions = npt.NDArray[np.float32]
 
 # What a pickled Booster needs, and nothing that can run a command: the class itself; bytearray
 # (protocol < 5 pickles the raw model that way); _codecs.encode (protocol 2 pickles bytes that way).
-_ALLOWED_GLOBALS = frozenset(
-    {("xgboost.core", "Booster"), ("builtins", "bytearray"), ("_codecs", "encode")}
-)
+_ALLOWED_GLOBALS = frozenset({("xgboost.core", "Booster"), ("builtins", "bytearray"), ("_codecs", "encode")})
 # inplace_predict is documented thread-safe for tree boosters only.
 _THREAD_SAFE_BOOSTERS = frozenset({"gbtree", "dart"})
 
@@ -43,10 +41,14 @@ class ModelLoadError(RuntimeError):
     """The model file is missing or unreadable; the message says which file and what to do."""
 
 
+class _ForbiddenGlobal(pickle.UnpicklingError):
+    pass
+
+
 class _BoosterOnlyUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in _ALLOWED_GLOBALS:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only an xgboost Booster is allowed")
+            raise _ForbiddenGlobal(f"refusing to load {module}.{name}: only an xgboost Booster is allowed")
         return super().find_class(module, name)
 
 
@@ -60,7 +62,7 @@ def load_booster_bytes(data: bytes, source: str = MODEL_FILENAME) -> xgb.Booster
     if _looks_like_pickle(data):
         try:
             booster = _BoosterOnlyUnpickler(io.BytesIO(data)).load()
-        except pickle.UnpicklingError as error:
+        except _ForbiddenGlobal as error:
             raise ModelLoadError(f"{source} is a pickle but not of an xgboost Booster: {error}") from None
         except Exception as error:  # a corrupt pickle can raise nearly anything
             raise ModelLoadError(f"{source} is a corrupt pickle ({type(error).__name__}): {error}") from None
@@ -126,7 +128,11 @@ class Model:
         model = cls.from_booster(booster, model_version(data), nthread)
         log.info(
             "loaded %s: %s, %d features, %d classes, version %s",
-            path, model.objective, model.num_features, model.num_class, model.version,
+            path,
+            model.objective,
+            model.num_features,
+            model.num_class,
+            model.version,
         )
         return model
 

@@ -106,7 +106,9 @@ def _tensor(buf: bytes, start: int, end: int, double: bool) -> Tensor:
         if number == 1 and wire == _LEN:
             if (b - a) % width:
                 raise RecordIOError("packed tensor values are not a whole number of floats")
-            chunks.append(np.frombuffer(buf, dtype=dtype, count=(b - a) // width, offset=a).astype(np.float64))
+            chunks.append(
+                np.frombuffer(buf, dtype=dtype, count=(b - a) // width, offset=a).astype(np.float64)
+            )
         elif number == 1 and wire == fixed_wire:
             chunks.append(np.frombuffer(buf, dtype=dtype, count=1, offset=a).astype(np.float64))
         elif number in (2, 3):

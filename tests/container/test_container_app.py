@@ -1,0 +1,152 @@
+"""The Flask app in-process (create_app with an injected model): routes, statuses, headers, logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from container_helpers import csv_of, parse_csv_response
+from flask import Flask
+from flask.testing import FlaskClient
+from xgbserve import recordio
+from xgbserve.app import create_app
+from xgbserve.model import Model
+from xgbserve.settings import Settings
+
+
+def _settings(**env: str) -> Settings:
+    return Settings.from_env({"MODEL_DIR": "/nonexistent", **env}, cpu_count=2)
+
+
+@pytest.fixture(scope="module")
+def app(model: Model) -> Flask:
+    return create_app(model, _settings())
+
+
+@pytest.fixture
+def client(app: Flask) -> Iterator[FlaskClient]:
+    with app.test_client() as test_client:
+        yield test_client
+
+
+def test_ping_is_200_with_empty_body_and_model_version(client: FlaskClient, model: Model) -> None:
+    response = client.get("/ping")
+    assert response.status_code == 200
+    assert response.data == b""
+    assert response.headers["X-Model-Version"] == model.version
+
+
+def test_csv_batch_returns_probabilities_per_record(
+    client: FlaskClient, rows: npt.NDArray[np.float32], expected: npt.NDArray[np.float32]
+) -> None:
+    response = client.post("/invocations", data=csv_of(rows[:300]), content_type="text/csv")
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    np.testing.assert_array_equal(parse_csv_response(response.data), expected[:300])
+
+
+def test_recordio_request_and_json_response(
+    client: FlaskClient, rows: npt.NDArray[np.float32], expected: npt.NDArray[np.float32]
+) -> None:
+    response = client.post(
+        "/invocations",
+        data=recordio.write_dense_features(rows[:4]),
+        headers={"Content-Type": "application/x-recordio-protobuf", "Accept": "application/json"},
+    )
+    assert response.status_code == 200
+    np.testing.assert_allclose(response.get_json()["predictions"], expected[:4], rtol=1e-6)
+
+
+def test_error_bodies_are_json_with_the_message(client: FlaskClient) -> None:
+    response = client.post("/invocations", data=b"1,2,3", content_type="text/csv")
+    assert response.status_code == 400
+    assert response.mimetype == "application/json"
+    assert response.get_json() == {"error": "record 1 has 3 features; the model expects 64", "status": 400}
+    assert "X-Model-Version" in response.headers
+
+
+def test_unknown_route_is_json_404_not_html(client: FlaskClient) -> None:
+    response = client.get("/nope")
+    assert response.status_code == 404
+    assert response.mimetype == "application/json"
+    assert "POST /invocations" in response.get_json()["error"]
+
+
+def test_wrong_method_is_json_405(client: FlaskClient) -> None:
+    response = client.get("/invocations")
+    assert response.status_code == 405
+    assert response.mimetype == "application/json"
+
+
+def test_accept_is_checked_before_the_body_is_parsed(client: FlaskClient) -> None:
+    response = client.post(
+        "/invocations", data=b"garbage", headers={"Content-Type": "text/csv", "Accept": "image/png"}
+    )
+    assert response.status_code == 406
+
+
+def test_declared_length_over_limit_is_413_before_reading(model: Model) -> None:
+    small = create_app(model, _settings(MAX_CONTENT_LENGTH="100"))
+    with small.test_client() as client:
+        response = client.post("/invocations", data=b"1," * 100, content_type="text/csv")
+    assert response.status_code == 413
+    assert "limit is 100 bytes" in response.get_json()["error"]
+
+
+def test_selection_from_environment_shapes_the_response(model: Model, rows: npt.NDArray[np.float32]) -> None:
+    selected = create_app(model, _settings(SAGEMAKER_INFERENCE_OUTPUT="predicted_label, probability"))
+    with selected.test_client() as client:
+        response = client.post(
+            "/invocations",
+            data=csv_of(rows[:2]),
+            headers={"Content-Type": "text/csv", "Accept": "application/json"},
+        )
+    predictions = response.get_json()["predictions"]
+    assert [p["predicted_label"] for p in predictions] == [0, 1]
+    assert set(predictions[0]) == {"predicted_label", "probability"}
+
+
+def test_default_accept_comes_from_the_environment(model: Model, rows: npt.NDArray[np.float32]) -> None:
+    jsonish = create_app(model, _settings(SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT="application/json"))
+    with jsonish.test_client() as client:
+        response = client.post("/invocations", data=csv_of(rows[:1]), content_type="text/csv")
+    assert response.mimetype == "application/json"
+
+
+def test_access_log_is_one_json_line_with_latency_and_records(
+    client: FlaskClient, rows: npt.NDArray[np.float32], caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="xgbserve.access"):
+        client.post("/invocations", data=csv_of(rows[:7]), content_type="text/csv")
+    entries = [json.loads(r.getMessage()) for r in caplog.records if r.name == "xgbserve.access"]
+    assert len(entries) == 1
+    entry = entries[0]
+    assert entry["path"] == "/invocations"
+    assert entry["status"] == 200
+    assert entry["records"] == 7
+    assert entry["latency_ms"] > 0
+
+
+def test_execution_parameters_for_batch_transform(client: FlaskClient) -> None:
+    assert client.get("/execution-parameters").get_json() == {
+        "MaxConcurrentTransforms": 5,
+        "BatchStrategy": "MULTI_RECORD",
+        "MaxPayloadInMB": 6,
+    }
+
+
+def test_settings_reject_a_bad_worker_count() -> None:
+    with pytest.raises(ValueError, match="SAGEMAKER_MODEL_SERVER_WORKERS='many' is not an integer"):
+        Settings.from_env({"SAGEMAKER_MODEL_SERVER_WORKERS": "many"})
+
+
+def test_settings_defaults_follow_the_contract() -> None:
+    settings = Settings.from_env({}, cpu_count=2)
+    assert settings.model_dir == Path("/opt/ml/model")
+    assert (settings.port, settings.bind_host, settings.workers, settings.timeout) == (8080, "0.0.0.0", 5, 60)
+    assert settings.max_content_length == 6 * 1024 * 1024

@@ -1,0 +1,81 @@
+"""Loading xgboost-model: three formats, the restricted unpickler, clear errors."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+import xgboost as xgb
+from xgbserve.model import Model, ModelLoadError, load_booster_bytes
+
+
+@pytest.mark.parametrize("fmt", ["pickle", "json", "ubj"])
+def test_every_model_format_gives_the_same_predictions(
+    fmt: str, model_dirs: dict[str, Path], rows: npt.NDArray[np.float32], expected: npt.NDArray[np.float32]
+) -> None:
+    model = Model.load(model_dirs[fmt])
+    assert (model.num_features, model.objective, model.num_class) == (64, "multi:softprob", 10)
+    np.testing.assert_array_equal(model.predict(rows), expected)
+
+
+def test_predictions_match_booster_predict_on_a_dmatrix(
+    booster: xgb.Booster, rows: npt.NDArray[np.float32], expected: npt.NDArray[np.float32]
+) -> None:
+    np.testing.assert_allclose(expected, booster.predict(xgb.DMatrix(rows)), rtol=1e-6)
+    assert expected.shape == (rows.shape[0], 10)
+
+
+def test_model_version_is_a_hash_of_the_file(model_dirs: dict[str, Path]) -> None:
+    versions = {Model.load(directory).version for directory in model_dirs.values()}
+    assert len(versions) == 3
+    assert all(len(v) == 16 for v in versions)
+
+
+class _Exploit:
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.system, ("touch /tmp/xgbserve-pwned",))
+
+
+def test_pickle_that_would_run_code_is_refused() -> None:
+    with pytest.raises(ModelLoadError, match=r"refusing to load (posix|os)\.system"):
+        load_booster_bytes(pickle.dumps(_Exploit(), protocol=4))
+    assert not Path("/tmp/xgbserve-pwned").exists()
+
+
+def test_pickle_of_something_else_is_refused() -> None:
+    with pytest.raises(ModelLoadError, match=r"refusing to load builtins\.dict"):
+        load_booster_bytes(pickle.dumps(dict, protocol=4))
+
+
+def test_pickle_of_a_plain_value_is_not_a_booster() -> None:
+    with pytest.raises(ModelLoadError, match="unpickled to list, not an xgboost Booster"):
+        load_booster_bytes(pickle.dumps([1, 2], protocol=4))
+
+
+def test_truncated_pickle_is_a_clear_error(model_dirs: dict[str, Path]) -> None:
+    data = (model_dirs["pickle"] / "xgboost-model").read_bytes()
+    with pytest.raises(ModelLoadError, match="corrupt pickle"):
+        load_booster_bytes(data[: len(data) // 2])
+
+
+def test_garbage_file_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "xgboost-model").write_bytes(b"not a model at all")
+    with pytest.raises(ModelLoadError, match="neither a pickled Booster nor an XGBoost JSON/UBJSON model"):
+        Model.load(tmp_path)
+
+
+def test_missing_model_file_names_the_expected_file(tmp_path: Path) -> None:
+    (tmp_path / "model.bst").write_bytes(b"x")
+    with pytest.raises(ModelLoadError, match="must contain a file named xgboost-model"):
+        Model.load(tmp_path)
+
+
+def test_stray_files_next_to_the_model_are_ignored(tmp_path: Path, model_dirs: dict[str, Path]) -> None:
+    (tmp_path / "xgboost-model").write_bytes((model_dirs["ubj"] / "xgboost-model").read_bytes())
+    (tmp_path / "README.md").write_text("not a model")
+    (tmp_path / "code").mkdir()
+    assert Model.load(tmp_path).num_features == 64
