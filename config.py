@@ -128,6 +128,15 @@ class Settings:
     log_retention_days: int
 
     @property
+    def fleet_is_computable(self) -> bool:
+        """The peak fleet can be computed (counts and batch size are in range)."""
+        return (
+            self.initial_instance_count >= 1
+            and self.max_instances >= 1
+            and 5 <= self.rolling_batch_percent <= 50
+        )
+
+    @property
     def fleet_max(self) -> int:
         """The most instances the variant runs outside an update."""
         return self.max_instances if self.autoscaling else self.initial_instance_count
@@ -257,9 +266,8 @@ def validate(s: Settings) -> list[Problem]:
     problems.extend(_validate_network(s))
 
     # Quotas: the account must be able to run the peak fleet, or an update fails half-way.
-    fleet_known = s.initial_instance_count >= 1 and s.max_instances >= 1 and 5 <= s.rolling_batch_percent <= 50
     # An unknown type is reported above; its quota shortfall would only repeat it.
-    if fleet_known and s.instance_type in sagemaker_instance_types():
+    if s.fleet_is_computable and s.instance_type in sagemaker_instance_types():
         for shortfall in fleet.quota_shortfalls([s.variant_fleet], s.quotas):
             total = shortfall.quota_name.startswith("Number")
             key = "totalInstanceQuota" if total else "endpointInstanceQuotas"
@@ -461,7 +469,7 @@ def _validate_network(s: Settings) -> list[Problem]:
             )
         )
         return problems
-    if s.initial_instance_count < 1 or s.max_instances < 1 or not 5 <= s.rolling_batch_percent <= 50:
+    if not s.fleet_is_computable:
         return problems  # the fleet is reported above; its size is unknown
     needed = s.addresses_per_subnet
     available = fleet.subnet_size(s.subnet_prefix_length)

@@ -148,7 +148,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         outputs: dict[str, Any] = {}
         registration = self.resources.get(response.urn)
         if registration is not None:
-            outputs = _unwrap_secrets(dict(registration.state))
+            outputs = _unwrap_secrets({"id": registration.id, **dict(registration.state)})
         timeouts = request.customTimeouts
         self.recorded.append(
             RecordedResource(

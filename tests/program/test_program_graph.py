@@ -74,7 +74,7 @@ def test_exports_give_a_user_what_they_need(graph):
     stage = one(graph, "aws:apigateway/stage:Stage")
     assert exports["apiUrl"] == f"{stage.outputs['invokeUrl']}/predict"
     key = one(graph, "aws:apigateway/apiKey:ApiKey")
-    assert exports["apiKeyId"] == key.outputs.get("id", exports["apiKeyId"])
+    assert exports["apiKeyId"] == key.outputs["id"]
     assert isinstance(exports["apiKeyValue"], Secret)
     assert exports["apiKeyValue"].value == key.outputs["value"]
     assert exports["alarmTopicArn"] == one(graph, "aws:sns/topic:Topic").outputs["arn"]

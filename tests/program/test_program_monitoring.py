@@ -1,0 +1,144 @@
+"""Alarms with real dimensions and units, their encrypted topic, and the dashboard."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from program_helpers import one
+
+from components.monitoring import vcpus
+
+ENDPOINT_DIMENSIONS = {"EndpointName": "xgboost-endpoint-prod", "VariantName": "AllTraffic"}
+
+
+def alarm(graph, role):
+    return graph.named(f"monitoring-{role}").inputs
+
+
+def metric_dimensions(inputs):
+    """Every dimension set the alarm reads, whether one metric or metric math."""
+    if "metricQueries" in inputs:
+        return [q["metric"]["dimensions"] for q in inputs["metricQueries"] if "metric" in q]
+    return [inputs["dimensions"]]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_alarm_watches_real_dimensions_and_tells_the_topic(stack, request):
+    graph = request.getfixturevalue(stack)
+    topic = one(graph, "aws:sns/topic:Topic").outputs["arn"]
+    alarms = graph.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    assert len(alarms) >= 10
+    for resource in alarms:
+        dimension_sets = metric_dimensions(resource.inputs)
+        assert dimension_sets, resource.name
+        assert all(d and all(v for v in d.values()) for d in dimension_sets), resource.name
+        assert resource.inputs["alarmActions"] == [topic]
+        assert resource.inputs["okActions"] == [topic]
+
+
+def test_the_topic_is_encrypted_and_mails_the_on_call(prod):
+    topic = one(prod, "aws:sns/topic:Topic")
+    assert topic.inputs["kmsMasterKeyId"] == prod.named("encryption-key").outputs["arn"]
+    subscription = one(prod, "aws:sns/topicSubscription:TopicSubscription")
+    assert (subscription.inputs["protocol"], subscription.inputs["endpoint"]) == (
+        "email",
+        "ml-oncall@example.com",
+    )
+
+
+def test_the_key_lets_cloudwatch_publish_to_the_encrypted_topic(prod):
+    statements = json.loads(prod.named("encryption-key").inputs["policy"])["Statement"]
+    (cloudwatch,) = [s for s in statements if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+    assert cloudwatch["Action"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert prod.named("encryption-key").inputs["enableKeyRotation"] is True
+
+
+def test_model_latency_threshold_is_in_microseconds(prod):
+    latency = alarm(prod, "model-latency")
+    assert latency["metricName"] == "ModelLatency"
+    assert latency["extendedStatistic"] == "p99"
+    assert latency["threshold"] == 100 * 1000  # modelLatencyP99Ms 100 -> microseconds
+    assert latency["dimensions"] == ENDPOINT_DIMENSIONS
+
+
+@pytest.mark.parametrize(
+    ("role", "metric", "threshold"),
+    [
+        ("invocation-5xx-rate", "Invocation5XXErrors", 1.0),
+        ("invocation-4xx-rate", "Invocation4XXErrors", 10.0),
+    ],
+)
+def test_error_rates_are_metric_math_over_the_invocations(prod, role, metric, threshold):
+    inputs = alarm(prod, role)
+    queries = {q["id"]: q for q in inputs["metricQueries"]}
+    assert queries["errors"]["metric"]["metricName"] == metric
+    assert queries["invocations"]["metric"]["metricName"] == "Invocations"
+    assert queries["rate"]["expression"] == "IF(invocations > 0, 100 * errors / invocations, 0)"
+    assert [q["id"] for q in inputs["metricQueries"] if q["returnData"]] == ["rate"]
+    assert inputs["threshold"] == threshold
+
+
+def test_cpu_threshold_counts_100_per_core(prod, dev):
+    assert alarm(prod, "cpu")["threshold"] == 80 * vcpus("ml.c5.xlarge") == 320
+    assert alarm(dev, "cpu")["threshold"] == 80 * vcpus("ml.t2.medium") == 160
+    assert alarm(prod, "cpu")["namespace"] == "/aws/sagemaker/Endpoints"
+    assert alarm(prod, "memory")["metricName"] == "MemoryUtilization"
+
+
+def test_unknown_instance_sizes_are_refused_rather_than_guessed():
+    with pytest.raises(ValueError, match=r"no vCPU count known for ml\.p4d\.metal"):
+        vcpus("ml.p4d.metal")
+
+
+def test_traffic_above_the_scaling_target_is_an_alarm(prod):
+    inputs = alarm(prod, "invocations-per-instance")
+    assert (inputs["metricName"], inputs["statistic"], inputs["period"]) == (
+        "InvocationsPerInstance",
+        "Sum",
+        60,
+    )
+    assert inputs["threshold"] == 12000
+
+
+def test_a_fleet_stuck_at_its_maximum_is_an_alarm_only_when_autoscaled(prod, dev):
+    inputs = alarm(prod, "fleet-at-max")
+    assert inputs["comparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert inputs["threshold"] == 6
+    assert inputs["evaluationPeriods"] == 30
+    instances = next(q for q in inputs["metricQueries"] if q["returnData"])
+    assert instances["expression"] == "IF(per_instance > 0, invocations / per_instance, 0)"
+    assert not [
+        r for r in dev.of_type("aws:cloudwatch/metricAlarm:MetricAlarm") if r.name.endswith("fleet-at-max")
+    ]
+
+
+def test_front_door_alarms_watch_this_function_and_stage(prod):
+    function = prod.named("front-door-function").outputs["name"]
+    for role in ("lambda-errors", "lambda-throttles"):
+        assert alarm(prod, role)["dimensions"] == {"FunctionName": function}
+    api = prod.named("front-door-api").outputs["name"]
+    for role in ("api-5xx", "api-latency"):
+        assert alarm(prod, role)["dimensions"] == {"ApiName": api, "Stage": "v1"}
+    assert alarm(prod, "api-latency")["threshold"] == 1000  # API Gateway counts milliseconds
+    assert alarm(prod, "api-5xx")["threshold"] == pytest.approx(0.01)  # 5XXError averages to a rate
+
+
+def test_the_dashboard_shows_the_endpoint_and_every_alarm(prod):
+    dashboard = one(prod, "aws:cloudwatch/dashboard:Dashboard")
+    body = json.loads(dashboard.inputs["dashboardBody"])
+    metric_rows = [
+        row for w in body["widgets"] if w["type"] == "metric" for row in w["properties"]["metrics"]
+    ]
+    assert [
+        "AWS/SageMaker",
+        "ModelLatency",
+        "EndpointName",
+        "xgboost-endpoint-prod",
+        "VariantName",
+        "AllTraffic",
+        {"stat": "p99"},
+    ] in metric_rows
+    (alarm_widget,) = [w for w in body["widgets"] if w["type"] == "alarm"]
+    alarm_arns = {r.outputs["arn"] for r in prod.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    assert set(alarm_widget["properties"]["alarms"]) == alarm_arns

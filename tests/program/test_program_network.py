@@ -1,0 +1,118 @@
+"""Network: private subnets over distinct zones sized for the peak fleet, no ingress, VPC endpoints."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+from program_helpers import one
+
+from components.network import NetworkArgs
+from config import INTERFACE_ENDPOINT_SERVICES
+from lib import fleet
+from lib.evaluate import evaluate_stack
+
+
+def test_prod_has_one_private_subnet_per_zone_in_three_zones(prod):
+    subnets = prod.of_type("aws:ec2/subnet:Subnet")
+    zones = [s.inputs["availabilityZone"] for s in subnets]
+    assert sorted(zones) == ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+    assert all(s.inputs["mapPublicIpOnLaunch"] is False for s in subnets)
+
+
+def test_dev_still_spans_two_zones(dev):
+    zones = {s.inputs["availabilityZone"] for s in dev.of_type("aws:ec2/subnet:Subnet")}
+    assert len(zones) == 2
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_subnet_holds_its_share_of_the_peak_fleet(stack, request):
+    graph = request.getfixturevalue(stack)
+    settings = graph.config
+    autoscaled = settings["xgboost-endpoint:autoscaling"]
+    maximum = (
+        settings["xgboost-endpoint:maxInstances"]
+        if autoscaled
+        else settings["xgboost-endpoint:initialInstanceCount"]
+    )
+    mode = fleet.UpdateMode(settings["xgboost-endpoint:updateMode"])
+    peak = fleet.peak_instances(maximum, mode, settings["xgboost-endpoint:rollingBatchPercent"])
+    subnets = graph.of_type("aws:ec2/subnet:Subnet")
+    needed = fleet.addresses_needed_per_subnet(peak, len(subnets), len(INTERFACE_ENDPOINT_SERVICES))
+    vpc = ipaddress.ip_network(one(graph, "aws:ec2/vpc:Vpc").inputs["cidrBlock"])
+    blocks = [ipaddress.ip_network(s.inputs["cidrBlock"]) for s in subnets]
+    for block in blocks:
+        assert block.num_addresses >= needed
+        assert block.subnet_of(vpc)  # type: ignore[arg-type]
+    assert not any(a.overlaps(b) for i, a in enumerate(blocks) for b in blocks[i + 1 :])
+
+
+def test_the_endpoint_security_group_has_no_ingress_and_only_https_out(prod):
+    group = prod.named("network-endpoint-sg")
+    assert "ingress" not in group.inputs
+    vpc_cidr = one(prod, "aws:ec2/vpc:Vpc").inputs["cidrBlock"]
+    for rule in group.inputs["egress"]:
+        assert (rule["protocol"], rule["fromPort"], rule["toPort"]) == ("tcp", 443, 443)
+        assert rule.get("cidrBlocks", [vpc_cidr]) == [vpc_cidr]
+
+
+def test_the_default_security_group_is_emptied(prod):
+    default = one(prod, "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
+    assert "ingress" not in default.inputs
+    assert "egress" not in default.inputs
+
+
+def test_vpc_endpoints_cover_what_the_private_endpoint_needs(prod):
+    endpoints = {r.inputs["serviceName"]: r for r in prod.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")}
+    expected = {f"com.amazonaws.eu-west-1.{s}" for s in (*INTERFACE_ENDPOINT_SERVICES, "s3")}
+    assert set(endpoints) == expected
+    subnet_ids = sorted(s.outputs["id"] for s in prod.of_type("aws:ec2/subnet:Subnet"))
+    for name, endpoint in endpoints.items():
+        if name.endswith(".s3"):
+            assert endpoint.inputs["vpcEndpointType"] == "Gateway"
+            route_table = prod.named("network-private-rt")
+            assert route_table.urn in endpoint.property_dependencies["routeTableIds"]
+        else:
+            assert endpoint.inputs["vpcEndpointType"] == "Interface"
+            assert endpoint.inputs["privateDnsEnabled"] is True
+            assert sorted(endpoint.inputs["subnetIds"]) == subnet_ids
+            # reachable on 443 from inside the VPC only
+            (group_urn,) = endpoint.property_dependencies["securityGroupIds"]
+            (rule,) = prod.by_urn(group_urn).inputs["ingress"]
+            assert rule["cidrBlocks"] == ["10.40.0.0/16"]
+            assert (rule["fromPort"], rule["toPort"]) == (443, 443)
+
+
+def test_no_nat_or_internet_gateway_unless_configured(prod):
+    assert not prod.of_type("aws:ec2/natGateway:NatGateway")
+    assert not prod.of_type("aws:ec2/internetGateway:InternetGateway")
+
+
+def test_nat_gateway_on_request_routes_the_private_subnets_through_it():
+    graph = evaluate_stack("prod", config_overrides={"natGateway": True})
+    nat = one(graph, "aws:ec2/natGateway:NatGateway")
+    route = one(graph, "aws:ec2/route:Route")
+    assert route.inputs["destinationCidrBlock"] == "0.0.0.0/0"
+    assert nat.urn in route.property_dependencies["natGatewayId"]
+    assert graph.named("network-private-rt").urn in route.property_dependencies["routeTableId"]
+    public = graph.named("network-public")
+    assert public.inputs["cidrBlock"] == "10.40.3.0/24"
+    assert len(graph.of_type("aws:ec2/subnet:Subnet")) == 4
+
+
+def test_explicit_zones_are_used_as_given():
+    graph = evaluate_stack(
+        "prod",
+        config_overrides={
+            "availabilityZones": ["eu-west-1b", "eu-west-1c"],
+            "minInstances": 2,
+            "initialInstanceCount": 2,
+        },
+    )
+    zones = sorted(s.inputs["availabilityZone"] for s in graph.of_type("aws:ec2/subnet:Subnet"))
+    assert zones == ["eu-west-1b", "eu-west-1c"]
+
+
+def test_network_args_refuse_a_single_zone():
+    with pytest.raises(ValueError, match="at least two subnets"):
+        NetworkArgs(vpc_cidr="10.0.0.0/16", subnet_prefix_length=24, availability_zones=["eu-west-1a"])
