@@ -508,6 +508,12 @@ def measure_and_size(args: argparse.Namespace, out: TextIO) -> int:
 
     summary = _summary(args, chosen=chosen, near=near, scaling=prepared.scaling, settings=settings)
     summary += _stack_checks(args, settings, context)
+    if not urlsplit(measurement.url).path.endswith("/invocations"):
+        summary.append(
+            "note: this went through a front door, not straight to the model server: its limits (API "
+            "Gateway throttling, Lambda concurrency; locally, the single-process stand-ins) are in the "
+            "figure, so an instance may carry more than this says."
+        )
     if prepared.measured_locally:
         summary.append(
             "This is a local estimate: load-test the deployed endpoint and trust that measurement."
@@ -559,6 +565,10 @@ def _stack_checks(
     return lines
 
 
+def _users(count: int) -> str:
+    return f"{count} user" if count == 1 else f"{count} users"
+
+
 def _summary(
     args: argparse.Namespace,
     *,
@@ -571,7 +581,7 @@ def _summary(
     target = settings.target_invocations_per_minute
     lines = [
         "",
-        f"Measured capacity: {chosen.rps:,.1f} req/s at {chosen.users} users "
+        f"Measured capacity: {chosen.rps:,.1f} req/s at {_users(chosen.users)} "
         f"(p99 {chosen.p99_ms:.1f} ms <= {args.p99_ms:g} ms, no errors)",
         f"Scaling: {scaling.explanation}",
         f"One {itype}: MAX_RPS {settings.instance_rps:,.1f} req/s",
@@ -583,7 +593,7 @@ def _summary(
     if near is not None:
         lines.append(
             f"  measured at or below {settings.operating_fraction:.0%} of the capacity: "
-            f"{near.rps:,.1f} req/s at {near.users} users, p99 {near.p99_ms:.1f} ms"
+            f"{near.rps:,.1f} req/s at {_users(near.users)}, p99 {near.p99_ms:.1f} ms"
         )
     lines.append(
         f"Minimum instances: base load {settings.base_rps:g} req/s needs {settings.instances_for_base} "

@@ -260,9 +260,9 @@ def scaling_for(
 ) -> Scaling:
     """The factor from the measured figure to one ``instance_type`` instance.
 
-    A user's ``--scale`` wins. A local measurement is scaled by vCPUs (the server runs one
-    worker per core, and XGBoost's single-record predict is CPU-bound, so throughput grows about
-    linearly with cores); a deployed measurement is divided by the instances that served it.
+    A user's ``--scale`` wins. A local measurement is scaled by vCPUs (the server sizes its
+    workers by cores, and XGBoost's predict is CPU-bound, so throughput grows about linearly
+    with cores); a deployed measurement is divided by the instances that served it.
     """
     if user_factor is not None:
         if user_factor <= 0:
