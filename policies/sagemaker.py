@@ -390,8 +390,10 @@ _DEPLOYMENT_ROLLBACK_SCHEMA = settings.production_schema(
         ALLOWED_UPDATE_MODES: {
             "type": "array",
             "items": {"type": "string", "enum": [m.value for m in UpdateMode]},
-            "default": [m.value for m in UpdateMode],
-            "description": "Guarded update modes accepted in production (blue-green, rolling).",
+            # The brief for production is blue/green (the old fleet stays until the new one is
+            # proven); a team short of quota may accept rolling updates here, after review.
+            "default": [UpdateMode.BLUE_GREEN.value],
+            "description": "Update modes accepted in production: blue-green, and rolling if allowed.",
         }
     }
 )
@@ -421,8 +423,8 @@ def validate_deployment_rollback(args: ResourceValidationArgs, report_violation:
         found = "no update policy" if mode is None else f"a {mode.value} update"
         report_violation(
             f"endpoint '{args.name}' has {found} in its deploymentConfig: set a {wanted} update policy so "
-            "that "
-            "a bad model is shifted in gradually and rolled back",
+            "that a bad model is shifted in gradually and rolled back (a reviewed exception: add the mode to "
+            f"'{ALLOWED_UPDATE_MODES}' in the pack config)",
             None,
         )
     alarms = props.items(deployment, "autoRollbackConfiguration", "alarms")

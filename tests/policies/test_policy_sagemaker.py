@@ -10,6 +10,7 @@ from policy_graphs import HAPPY_PACK_CONFIG, HAPPY_QUOTAS, happy_graph, mutate, 
 
 from policies.runner import run_pack
 from policies.sagemaker import has_local_nvme
+from policies.settings import PolicyConfigError
 
 ENDPOINT = "serving-endpoint"
 CONFIG = "serving-config"
@@ -322,7 +323,7 @@ def test_production_blue_green_without_rollback_alarms_fails() -> None:
     assert "has no auto-rollback alarms" in message
 
 
-def test_rolling_update_can_be_refused_in_production_by_config() -> None:
+def test_rolling_update_in_production_fails_unless_allowed_by_config() -> None:
     def rolling(inputs: dict[str, Any]) -> None:
         inputs["deploymentConfig"].pop("blueGreenUpdatePolicy")
         inputs["deploymentConfig"]["rollingUpdatePolicy"] = {
@@ -331,11 +332,16 @@ def test_rolling_update_can_be_refused_in_production_by_config() -> None:
         }
 
     graph = mutate(happy_graph(), ENDPOINT, rolling)
-    assert messages(graph, "sagemaker-endpoint-deployment-rollback") == []
-    [message] = messages(
-        graph, "sagemaker-endpoint-deployment-rollback", {"allowedUpdateModes": ["blue-green"]}
-    )
+    [message] = messages(graph, "sagemaker-endpoint-deployment-rollback")
     assert "has a rolling update in its deploymentConfig: set a blue-green update policy" in message
+    assert "'allowedUpdateModes'" in message
+    allowed = {"allowedUpdateModes": ["blue-green", "rolling"]}
+    assert messages(graph, "sagemaker-endpoint-deployment-rollback", allowed) == []
+
+
+def test_unknown_update_mode_in_config_is_refused() -> None:
+    with pytest.raises(PolicyConfigError, match="must be one of blue-green, rolling, got 'canary'"):
+        messages(happy_graph(), "sagemaker-endpoint-deployment-rollback", {"allowedUpdateModes": ["canary"]})
 
 
 def test_dev_endpoint_without_rollback_passes() -> None:
