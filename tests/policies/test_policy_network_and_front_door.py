@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from conftest import messages
+from policy_checks import messages
 from policy_graphs import happy_graph, mutate, mutate_type, relink, remove
 
 from lib.fleet import addresses_needed_per_subnet, largest_prefix_holding

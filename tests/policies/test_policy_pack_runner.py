@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import failing
+from policy_checks import failing
 from policy_graphs import HAPPY_PACK_CONFIG, happy_graph, mutate, remove
 from pulumi_policy import (
     EnforcementLevel,

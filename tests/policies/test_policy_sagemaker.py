@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import failing, messages, run_policy
+from policy_checks import failing, messages, run_policy
 from policy_graphs import HAPPY_PACK_CONFIG, HAPPY_QUOTAS, happy_graph, mutate, relink, remove, rename_stack
 
 from policies.runner import run_pack

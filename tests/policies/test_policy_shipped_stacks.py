@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import failing
+from policy_checks import failing
 from policy_graphs import mutate_type
 
 from lib.evaluate import evaluate_stack

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
-
-# The graph factory lives next to the tests; the rest of the suite never imports it.
-sys.path.insert(0, str(Path(__file__).parent))
 
 from lib.graph import ResourceGraph
 from policies.catalog import ALL_POLICIES
