@@ -135,3 +135,30 @@ def test_config_set_commands_keep_numbers_and_booleans_typed():
         "pulumi config set --stack prod --type bool autoscaling true",
         "pulumi config set --stack prod --type int maxInstances 15",
     ]
+
+
+def test_printed_settings_pasted_into_prod_pass_the_programs_validation_and_the_policy_pack():
+    # Imported here: evaluating the program loads pulumi_aws (seconds), only this test needs it.
+    from lib.evaluate import evaluate_stack  # noqa: PLC0415
+    from policies.runner import run_pack  # noqa: PLC0415
+    from tools.plan import stack_pack_config  # noqa: PLC0415
+
+    # 200 req/s an instance: target 6000/min; base 300 -> 2 at 160 req/s -> 3 over 3 AZs; peak 600 -> 6.
+    settings = sizing.derive_fleet(
+        instance_rps=200.0, instance_type="ml.c5.xlarge", base_rps=300, peak_rps=600, az_count=3
+    )
+    pasted = yaml.safe_load(
+        stack.stack_yaml(stack.stack_settings(settings, "ml.c5.xlarge"), "xgboost-endpoint")
+    )
+    graph = evaluate_stack("prod", config_overrides=pasted["config"])
+
+    report = run_pack(graph, stack_pack_config("prod"))
+    assert report.passed, [str(violation) for violation in report.violations]
+    (target,) = graph.of_type("aws:appautoscaling/target:Target")
+    assert (target.inputs["minCapacity"], target.inputs["maxCapacity"]) == (3, 6)
+    (policy,) = graph.of_type("aws:appautoscaling/policy:Policy")
+    tracking = policy.inputs["targetTrackingScalingPolicyConfiguration"]
+    assert tracking["targetValue"] == 6000
+    assert tracking["predefinedMetricSpecification"]["predefinedMetricType"] == (
+        "SageMakerVariantInvocationsPerInstance"
+    )

@@ -87,6 +87,8 @@ def _user_class(plan: dict[str, Any]) -> type[FastHttpUser]:
         wait_time = constant(0)
         network_timeout = timeout
         connection_timeout = timeout
+        # Locust skips certificate checks by default; the API key must only go to the real host.
+        insecure = False
 
         @task
         def invoke(self) -> None:
