@@ -88,6 +88,7 @@ class Settings:
     az_count: int
     vpc_cidr: str
     subnet_prefix_length: int
+    subnet_headroom_percent: int
     nat_gateway: bool
     instance_type: str
     initial_instance_count: int
@@ -162,7 +163,10 @@ class Settings:
     @property
     def addresses_per_subnet(self) -> int:
         return fleet.addresses_needed_per_subnet(
-            self.peak_instances, self.subnet_count, other_enis_per_subnet=len(INTERFACE_ENDPOINT_SERVICES)
+            self.peak_instances,
+            self.subnet_count,
+            other_enis_per_subnet=len(INTERFACE_ENDPOINT_SERVICES),
+            headroom_percent=self.subnet_headroom_percent,
         )
 
     @property
@@ -213,6 +217,7 @@ def load(project_dir: Path) -> Settings:
         az_count=reader.integer("azCount"),
         vpc_cidr=reader.read("vpcCidr", _string, "", "an IPv4 block"),
         subnet_prefix_length=reader.integer("subnetPrefixLength"),
+        subnet_headroom_percent=reader.integer("subnetHeadroomPercent"),
         nat_gateway=reader.boolean("natGateway"),
         instance_type=reader.read("instanceType", _string, "", "an instance type"),
         initial_instance_count=reader.integer("initialInstanceCount"),
@@ -416,34 +421,11 @@ def _validate_update(s: Settings) -> list[Problem]:
 
 
 def _validate_network(s: Settings) -> list[Problem]:
-    problems: list[Problem] = []
-    add = problems.append
-    if s.availability_zones:
-        bad = [z for z in s.availability_zones if not _AZ.match(z)]
-        if bad:
-            add(
-                Problem(
-                    key="availabilityZones",
-                    problem=f"{bad} are not zone names",
-                    fix="list zones such as eu-west-1a",
-                )
-            )
-        if len(set(s.availability_zones)) != len(s.availability_zones):
-            add(Problem(key="availabilityZones", problem="a zone is listed twice", fix="list distinct zones"))
-    zones_key = "availabilityZones" if s.availability_zones else "azCount"
-    if s.subnet_count < MIN_SUBNETS:
-        add(
-            Problem(
-                key=zones_key,
-                problem=f"{s.subnet_count} subnet(s); SageMaker needs at least two subnets "
-                "in distinct Availability Zones, even for one instance",
-                fix="use 2 or more zones",
-            )
-        )
+    problems = _validate_zones(s)
     try:
         vpc = ipaddress.ip_network(s.vpc_cidr, strict=True)
     except ValueError as error:
-        add(
+        problems.append(
             Problem(
                 key="vpcCidr",
                 problem=f"{s.vpc_cidr!r} is not an IPv4 block ({error})",
@@ -452,50 +434,85 @@ def _validate_network(s: Settings) -> list[Problem]:
         )
         return problems
     if not isinstance(vpc, ipaddress.IPv4Network) or not 16 <= vpc.prefixlen <= 28:
-        add(
+        problems.append(
             Problem(
                 key="vpcCidr",
                 problem=f"{s.vpc_cidr} is not an IPv4 block from /16 to /28",
                 fix="use a block such as 10.40.0.0/16",
             )
         )
-        return problems
-    if not fleet.LARGEST_SUBNET_PREFIX <= s.subnet_prefix_length <= fleet.SMALLEST_SUBNET_PREFIX:
-        add(
+    elif not fleet.LARGEST_SUBNET_PREFIX <= s.subnet_prefix_length <= fleet.SMALLEST_SUBNET_PREFIX:
+        problems.append(
             Problem(
                 key="subnetPrefixLength",
                 problem=f"/{s.subnet_prefix_length}",
                 fix="choose a prefix length from 16 to 28",
             )
         )
-        return problems
-    if not s.fleet_is_computable:
-        return problems  # the fleet is reported above; its size is unknown
+    elif s.subnet_headroom_percent < 0:
+        problems.append(
+            Problem(key="subnetHeadroomPercent", problem=f"{s.subnet_headroom_percent}%", fix="use 0 or more")
+        )
+    elif s.fleet_is_computable:  # otherwise the fleet is reported elsewhere and its size is unknown
+        problems.extend(_validate_addresses(s, vpc))
+    return problems
+
+
+def _validate_zones(s: Settings) -> list[Problem]:
+    problems: list[Problem] = []
+    if s.availability_zones:
+        bad = [z for z in s.availability_zones if not _AZ.match(z)]
+        if bad:
+            problems.append(
+                Problem(
+                    key="availabilityZones",
+                    problem=f"{bad} are not zone names",
+                    fix="list zones such as eu-west-1a",
+                )
+            )
+        if len(set(s.availability_zones)) != len(s.availability_zones):
+            problems.append(
+                Problem(key="availabilityZones", problem="a zone is listed twice", fix="list distinct zones")
+            )
+    if s.subnet_count < MIN_SUBNETS:
+        problems.append(
+            Problem(
+                key="availabilityZones" if s.availability_zones else "azCount",
+                problem=f"{s.subnet_count} subnet(s); SageMaker needs at least two subnets "
+                "in distinct Availability Zones, even for one instance",
+                fix="use 2 or more zones",
+            )
+        )
+    return problems
+
+
+def _validate_addresses(s: Settings, vpc: ipaddress.IPv4Network) -> list[Problem]:
+    """Each subnet holds its share of the peak fleet, and the VPC holds the subnets."""
     needed = s.addresses_per_subnet
     available = fleet.subnet_size(s.subnet_prefix_length)
     if needed > available:
-        add(
+        return [
             Problem(
                 key="subnetPrefixLength",
                 problem=f"a /{s.subnet_prefix_length} has {available} addresses but each subnet needs "
                 f"{needed} (peak fleet {s.peak_instances} x 2 addresses over {s.subnet_count} subnets, "
-                f"{len(INTERFACE_ENDPOINT_SERVICES)} VPC endpoint ENIs, 5 reserved)",
+                f"{len(INTERFACE_ENDPOINT_SERVICES)} VPC endpoint ENIs, "
+                f"{s.subnet_headroom_percent}% headroom, 5 reserved)",
                 fix=f"set subnetPrefixLength to {fleet.largest_prefix_holding(needed)} or less",
             )
-        )
-        return problems
+        ]
     subnets_needed = s.subnet_count + (1 if s.nat_gateway else 0)
     fits = 2 ** (s.subnet_prefix_length - vpc.prefixlen) if s.subnet_prefix_length >= vpc.prefixlen else 0
     if fits < subnets_needed:
-        add(
+        return [
             Problem(
                 key="vpcCidr",
                 problem=f"{s.vpc_cidr} holds {fits} /{s.subnet_prefix_length} subnet(s), "
                 f"the stack needs {subnets_needed}",
                 fix="use a larger VPC block or a longer subnet prefix",
             )
-        )
-    return problems
+        ]
+    return []
 
 
 def _validate_model(s: Settings) -> list[Problem]:

@@ -70,17 +70,21 @@ def test_one_zone_is_refused_even_for_dev():
 
 
 def test_subnets_too_small_for_the_blue_green_peak_name_the_prefix_to_use():
-    # prod: 2 x 6 = 12 instances over 3 subnets -> 4 each -> 8 addresses + 5 endpoint ENIs + 5 reserved = 18
+    # prod: 2 x 6 = 12 instances over 3 subnets -> 4 each -> 8 addresses + 5 endpoint ENIs = 13,
+    # +10% headroom -> 15, + 5 reserved = 20 > 16 in a /28
     error = config_error("prod", subnetPrefixLength=28)
     message = problem(error, "subnetPrefixLength")
-    assert "a /28 has 16 addresses but each subnet needs 18" in message
-    assert "peak fleet 12 x 2 addresses over 3 subnets" in message
+    assert "a /28 has 16 addresses but each subnet needs 20" in message
+    assert "peak fleet 12 x 2 addresses over 3 subnets, 5 VPC endpoint ENIs, 10% headroom" in message
     assert "set subnetPrefixLength to 27 or less" in message
 
 
 def test_rolling_update_needs_fewer_addresses_than_blue_green():
-    # Rolling at 20%: 6 + 2 = 8 instances -> 3 per subnet -> 6 + 5 + 5 = 16: a /28 holds it.
-    graph = evaluate_stack("prod", config_overrides={"subnetPrefixLength": 28, "updateMode": "rolling"})
+    # Rolling at 20%: 6 + 2 = 8 instances -> 3 per subnet -> 6 + 5 + 5 reserved = 16: a /28 holds it
+    # without headroom, where blue/green (18) does not.
+    tight = {"subnetPrefixLength": 28, "subnetHeadroomPercent": 0}
+    assert config_error("prod", **tight).keys == ("subnetPrefixLength",)
+    graph = evaluate_stack("prod", config_overrides={**tight, "updateMode": "rolling"})
     cidrs = sorted(r.inputs["cidrBlock"] for r in graph.of_type("aws:ec2/subnet:Subnet"))
     assert cidrs == ["10.40.0.0/28", "10.40.0.16/28", "10.40.0.32/28"]
 

@@ -38,7 +38,12 @@ def test_every_subnet_holds_its_share_of_the_peak_fleet(stack, request):
     mode = fleet.UpdateMode(settings["xgboost-endpoint:updateMode"])
     peak = fleet.peak_instances(maximum, mode, settings["xgboost-endpoint:rollingBatchPercent"])
     subnets = graph.of_type("aws:ec2/subnet:Subnet")
-    needed = fleet.addresses_needed_per_subnet(peak, len(subnets), len(INTERFACE_ENDPOINT_SERVICES))
+    needed = fleet.addresses_needed_per_subnet(
+        peak,
+        len(subnets),
+        len(INTERFACE_ENDPOINT_SERVICES),
+        settings["xgboost-endpoint:subnetHeadroomPercent"],
+    )
     vpc = ipaddress.ip_network(one(graph, "aws:ec2/vpc:Vpc").inputs["cidrBlock"])
     blocks = [ipaddress.ip_network(s.inputs["cidrBlock"]) for s in subnets]
     for block in blocks:
