@@ -158,7 +158,8 @@ def _lower_case_headers(event: Mapping[str, Any]) -> dict[str, str]:
 def parse_event(event: Mapping[str, Any], request_id: str) -> ApiRequest:
     """Read method, headers and body from a REST (v1) or HTTP API (v2) proxy event."""
     if event.get("version") == "2.0":
-        http = event.get("requestContext", {}).get("http", {})
+        request_context = event.get("requestContext")
+        http = request_context.get("http") if isinstance(request_context, Mapping) else None
         method = http.get("method") if isinstance(http, Mapping) else None
     else:
         method = event.get("httpMethod")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import logging
 from collections.abc import Iterator
@@ -11,7 +12,13 @@ from typing import Any
 
 import pytest
 import requests
-from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import (
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ParamValidationError,
+    ReadTimeoutError,
+)
+from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from moto import mock_aws
 
@@ -30,11 +37,7 @@ def stub(handler_module: ModuleType) -> Iterator[Stubber]:
 
 
 def invoke_answer(body: bytes, content_type: str = "text/csv", **extra: str) -> dict[str, Any]:
-    # The Stubber wants a streaming body, as the real client returns one.
-    import io  # noqa: PLC0415
-
-    from botocore.response import StreamingBody  # noqa: PLC0415
-
+    # A streaming body, as the real client returns one.
     return {
         "Body": StreamingBody(io.BytesIO(body), len(body)),
         "ContentType": content_type,
@@ -446,6 +449,50 @@ def test_timeout_is_504(handler_module, monkeypatch, error):
 
     assert response["statusCode"] == 504
     assert error_body(response)["error"] == "Timeout"
+
+
+def test_parameters_botocore_refuses_are_400(handler_module, monkeypatch):
+    def refuse(**_: Any) -> None:
+        raise ParamValidationError(report="Invalid type for parameter Accept")
+
+    monkeypatch.setattr(handler_module.SAGEMAKER_RUNTIME, "invoke_endpoint", refuse)
+
+    response = call(handler_module, rest_event(CSV_ROW, {"Content-Type": "text/csv"}))
+
+    assert response["statusCode"] == 400
+    assert error_body(response)["error"] == "ValidationError"
+
+
+def test_http_api_event_without_request_context_is_400(handler_module, stub, invoke_calls):
+    event = http_api_event(CSV_ROW, {"content-type": "text/csv"})
+    event["requestContext"] = None
+
+    response = call(handler_module, event)
+
+    assert response["statusCode"] == 400
+    assert invoke_calls == []
+
+
+def test_base64_body_in_http_api_event_is_decoded(handler_module, stub):
+    payload = b"\x00\x01binary\xff"
+    stub.add_response(
+        "invoke_endpoint",
+        invoke_answer(CSV_ANSWER.encode()),
+        expected_params={
+            "EndpointName": ENDPOINT_NAME,
+            "Body": payload,
+            "ContentType": "application/octet-stream",
+            "InferenceId": "v2-b64",
+        },
+    )
+    event = http_api_event(
+        base64.b64encode(payload).decode(),
+        {"content-type": "application/octet-stream"},
+        base64_body=True,
+        request_id="v2-b64",
+    )
+
+    assert call(handler_module, event)["statusCode"] == 200
 
 
 def test_unreachable_runtime_is_502(handler_module, monkeypatch):
