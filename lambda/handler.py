@@ -70,8 +70,8 @@ CLIENT_CONFIG = Config(
 # request (its connection pool too). AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME points it elsewhere.
 SAGEMAKER_RUNTIME = boto3.client("sagemaker-runtime", config=CLIENT_CONFIG)
 
-# Printed, not sent through `logging`: the Lambda runtime prefixes logging records with level,
-# time and id, and CloudWatch Logs Insights discovers fields only in a line that is pure JSON.
+# For what an operator must see beyond the per-request line: upstream failures with their
+# detail (which the client never gets) and the handler's own bugs with their trace.
 _ERROR_LOGGER = logging.getLogger("frontdoor")
 
 CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
@@ -96,13 +96,21 @@ class FrontDoorError(Exception):
     """A request that ends in an error response: its status, a code and a client-safe message."""
 
     def __init__(
-        self, status: HTTPStatus | int, code: str, message: str, *, retry_after: int | None = None
+        self,
+        status: HTTPStatus | int,
+        code: str,
+        message: str,
+        *,
+        retry_after: int | None = None,
+        log_code: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = int(status)
         self.code = code
         self.message = message
         self.retry_after = retry_after
+        self.log_code = log_code or code
+        """What the log line records: the upstream's own error code where the client gets a generic one."""
 
 
 @dataclass(frozen=True)
@@ -281,7 +289,12 @@ def error_from_client_error(error: ClientError) -> FrontDoorError:
                 "The model endpoint is not available.",
             )
         return FrontDoorError(HTTPStatus.BAD_REQUEST, "ValidationError", message or "The request is invalid.")
-    return FrontDoorError(HTTPStatus.BAD_GATEWAY, code, "The model endpoint failed to answer the request.")
+    return FrontDoorError(
+        HTTPStatus.BAD_GATEWAY,
+        "BadGateway",
+        "The model endpoint failed to answer the request.",
+        log_code=code,
+    )
 
 
 def model_version_of(custom_attributes: str) -> str | None:
@@ -325,7 +338,10 @@ def invoke(client: Any, endpoint_name: str, request: ApiRequest) -> ModelRespons
         raise FrontDoorError(HTTPStatus.BAD_REQUEST, "ValidationError", "The request is invalid.") from error
     except BotoCoreError as error:
         raise FrontDoorError(
-            HTTPStatus.BAD_GATEWAY, type(error).__name__, "The model endpoint could not be reached."
+            HTTPStatus.BAD_GATEWAY,
+            "BadGateway",
+            "The model endpoint could not be reached.",
+            log_code=type(error).__name__,
         ) from error
     headers: dict[str, str] = {}
     variant = answer.get("InvokedProductionVariant")
@@ -430,9 +446,9 @@ def handle(
             )
         response = success_response(invoke(client, endpoint_name, request), request_id)
     except FrontDoorError as error:
-        error_code = error.code
+        error_code = error.log_code
         if error.__cause__ is not None and error.status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-            _ERROR_LOGGER.warning("request %s: %s: %s", request_id, error.code, error.__cause__)
+            _ERROR_LOGGER.warning("request %s: %s: %s", request_id, error.log_code, error.__cause__)
         response = error_response(error, request_id)
     except Exception:
         # A bug here must still answer the client (500, not the upstream's 502) without a trace.
@@ -441,6 +457,8 @@ def handle(
         response = error_response(
             FrontDoorError(HTTPStatus.INTERNAL_SERVER_ERROR, error_code, "Internal error."), request_id
         )
+    # Printed, not sent through `logging`: the Lambda runtime prefixes logging records with level,
+    # time and id, and CloudWatch Logs Insights discovers fields only in a line that is pure JSON.
     print(
         log_line(
             request_id=request_id,

@@ -421,7 +421,9 @@ def test_unavailable_endpoint_is_503_with_retry_after(handler_module, stub, code
     ("code", "status"),
     [("InternalFailure", 500), ("InternalDependencyException", 530), ("SomethingNew", 418)],
 )
-def test_other_sagemaker_errors_are_502(handler_module, stub, code, status):
+def test_other_sagemaker_errors_are_502_and_only_the_log_names_them(
+    handler_module, stub, capsys, code, status
+):
     stub.add_client_error(
         "invoke_endpoint", service_error_code=code, service_message="boom", http_status_code=status
     )
@@ -429,7 +431,11 @@ def test_other_sagemaker_errors_are_502(handler_module, stub, code, status):
     response = call(handler_module, rest_event(CSV_ROW, {"Content-Type": "text/csv"}))
 
     assert response["statusCode"] == 502
+    assert error_body(response)["error"] == "BadGateway"
     assert "boom" not in response["body"]
+    assert code not in response["body"]
+    [line] = log_lines(capsys)
+    assert line["error"] == code
 
 
 @pytest.mark.parametrize(
@@ -495,7 +501,7 @@ def test_base64_body_in_http_api_event_is_decoded(handler_module, stub):
     assert call(handler_module, event)["statusCode"] == 200
 
 
-def test_unreachable_runtime_is_502(handler_module, monkeypatch):
+def test_unreachable_runtime_is_502(handler_module, monkeypatch, capsys):
     def unreachable(**_: Any) -> None:
         raise EndpointConnectionError(endpoint_url="https://runtime.sagemaker.us-east-1.amazonaws.com")
 
@@ -504,6 +510,8 @@ def test_unreachable_runtime_is_502(handler_module, monkeypatch):
     response = call(handler_module, rest_event(CSV_ROW, {"Content-Type": "text/csv"}))
 
     assert response["statusCode"] == 502
+    assert error_body(response)["error"] == "BadGateway"
+    assert log_lines(capsys)[0]["error"] == "EndpointConnectionError"
 
 
 def test_bug_in_the_front_door_is_500_without_a_stack_trace(handler_module, monkeypatch, caplog):
