@@ -319,9 +319,10 @@ def validate_network_isolation(args: ResourceValidationArgs, report_violation: R
     isolated = props.flag(args.props, "enableNetworkIsolation")
     if isolated is UNKNOWN or isolated is True:
         return
+    found = "does not set enableNetworkIsolation" if isolated is None else "has enableNetworkIsolation=False"
     report_violation(
-        f"model '{args.name}' has enableNetworkIsolation={isolated}: the serving container could reach the "
-        "network; set enableNetworkIsolation=True (the XGBoost container needs no outbound calls)",
+        f"model '{args.name}' {found}: the serving container could reach the network; set "
+        "enableNetworkIsolation=True (the XGBoost container needs no outbound calls)",
         None,
     )
 

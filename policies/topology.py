@@ -250,6 +250,14 @@ def _variant_of(target: PolicyResource, variants: Sequence[Variant]) -> Variant 
     return variants[0] if len(variants) == 1 else None
 
 
+def _named(
+    resources: Sequence[PolicyResource], type_token: str, names: Sequence[object]
+) -> list[PolicyResource]:
+    """Resources of ``type_token`` whose fixed ``name`` input is one of ``names`` (known strings only)."""
+    wanted = {n for n in names if isinstance(n, str)}
+    return [r for r in of_type(resources, type_token) if props.text(r.props, "name") in wanted]
+
+
 def _scales(scaling: PolicyResource, endpoint: PolicyResource, endpoint_name: str | None) -> bool:
     """A scalable target or policy on this endpoint: by dependency, or by a known fixed name."""
     if linked(scaling, endpoint):
@@ -280,11 +288,18 @@ def endpoints(resources: Sequence[PolicyResource]) -> list[Endpoint]:
     """Every SageMaker endpoint in the stack, with what it is linked to."""
     found: list[Endpoint] = []
     for resource in of_type(resources, ENDPOINT):
-        configs = property_dependencies(resource, "endpointConfigName", ENDPOINT_CONFIGURATION)
-        configuration = configs[0] if configs else None
-        models = (
-            tuple(property_dependencies(configuration, "productionVariants", MODEL)) if configuration else ()
+        configs = property_dependencies(resource, "endpointConfigName", ENDPOINT_CONFIGURATION) or _named(
+            resources, ENDPOINT_CONFIGURATION, [props.text(resource.props, "endpointConfigName")]
         )
+        configuration = configs[0] if configs else None
+        models: tuple[PolicyResource, ...] = ()
+        if configuration is not None:
+            raw = props.items(configuration.props, "productionVariants")
+            names = [props.text(v, "modelName") for v in raw] if isinstance(raw, list) else []
+            models = tuple(
+                property_dependencies(configuration, "productionVariants", MODEL)
+                or _named(resources, MODEL, names)
+            )
         variants = _variants(configuration)
         mode, batch_percent, batch_note = _update_mode(resource, variants)
 

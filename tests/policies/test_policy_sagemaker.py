@@ -266,6 +266,11 @@ def test_model_without_network_isolation_fails() -> None:
     graph = mutate(happy_graph(), "serving-model", lambda i: i.update(enableNetworkIsolation=False))
     [message] = messages(graph, "sagemaker-model-network-isolation")
     assert "model 'serving-model' has enableNetworkIsolation=False" in message
+    unset = mutate(happy_graph(), "serving-model", lambda i: i.pop("enableNetworkIsolation"))
+    assert (
+        "model 'serving-model' does not set enableNetworkIsolation"
+        in messages(unset, "sagemaker-model-network-isolation")[0]
+    )
     assert "set enableNetworkIsolation=True" in message
 
 
@@ -347,3 +352,42 @@ def test_unknown_update_mode_in_config_is_refused() -> None:
 def test_dev_endpoint_without_rollback_passes() -> None:
     graph = mutate(happy_graph("dev"), ENDPOINT, lambda i: i.pop("deploymentConfig"))
     assert messages(graph, "sagemaker-endpoint-deployment-rollback") == []
+
+
+# Links through fixed names (known strings) when a program names the endpoint itself.
+
+
+def _fixed_names(graph):
+    """The endpoint, its configuration and model named explicitly; scaling and alarms refer to the
+    endpoint by that name (a string), with no dependency on it."""
+    graph = mutate(graph, ENDPOINT, lambda i: i.update(name="xgb-prod", endpointConfigName="xgb-prod-config"))
+    graph = relink(graph, ENDPOINT, "endpointConfigName")
+    graph = mutate(graph, CONFIG, lambda i: i.update(name="xgb-prod-config"))
+    graph = mutate(graph, CONFIG, _variant({"modelName": "xgb-prod-model"}))
+    graph = relink(graph, CONFIG, "productionVariants")
+    graph = mutate(graph, "serving-model", lambda i: i.update(name="xgb-prod-model"))
+    for name in (TARGET, "serving-scaling-policy"):
+        graph = mutate(graph, name, lambda i: i.update(resourceId="endpoint/xgb-prod/variant/AllTraffic"))
+        graph = relink(graph, name, "resourceId")
+    for alarm in ("serving-invocation5xxerrors-alarm", "serving-modellatency-alarm"):
+        graph = mutate(graph, alarm, lambda i: i["dimensions"].update(EndpointName="xgb-prod"))
+        graph = relink(graph, alarm, "dimensions")
+    return graph
+
+
+def test_fixed_names_link_scaling_alarms_configuration_and_model() -> None:
+    graph = _fixed_names(happy_graph())
+    report = run_pack(graph, HAPPY_PACK_CONFIG)
+    assert failing(report) == {}
+    # The links were made: the fleet was counted from the scaling target's maximum.
+    [type_quota, _] = messages(graph, "sagemaker-endpoint-instance-quota")
+    assert "max 6 -> peak 12" in type_quota
+
+
+def test_alarms_naming_another_endpoint_do_not_count() -> None:
+    graph = _fixed_names(happy_graph())
+    graph = mutate(
+        graph, "serving-modellatency-alarm", lambda i: i["dimensions"].update(EndpointName="xgb-dev")
+    )
+    [message] = messages(graph, "cloudwatch-endpoint-alarm-set")
+    assert "has no alarm on ModelLatency" in message
