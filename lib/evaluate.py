@@ -94,7 +94,10 @@ def evaluate_stack(
     exports: dict[str, Any] = {}
 
     with _lock:  # the Pulumi runtime's settings are process-wide
-        if str(root) not in sys.path:
+        # The program imports its own modules (config, components) as the CLI's working directory
+        # allows; a previous evaluation's copies stay cached, so evaluate one project per process.
+        added_to_path = str(root) not in sys.path
+        if added_to_path:
             sys.path.insert(0, str(root))
         settings.ROOT.set(None)
         set_all_config({key: _config_string(value) for key, value in values.items()})
@@ -111,6 +114,8 @@ def evaluate_stack(
             run()
         finally:
             settings.ROOT.set(None)
+            if added_to_path:
+                sys.path.remove(str(root))
 
     return ResourceGraph(
         project=project,

@@ -169,6 +169,15 @@ def test_nvme_types_are_recognised_for_the_kms_rule(instance_type, nvme):
     assert nvme_instance_type(instance_type) is nvme
 
 
+def test_the_program_and_the_policy_pack_agree_on_every_nvme_type():
+    from policies.sagemaker import has_local_nvme  # noqa: PLC0415 - only this test needs the pack
+
+    disagreements = [
+        t for t in sorted(sagemaker_instance_types()) if nvme_instance_type(t) != has_local_nvme(t)
+    ]
+    assert disagreements == []
+
+
 def test_endpoint_name_is_a_valid_sagemaker_name_unique_per_stack():
     assert endpoint_name("xgboost-endpoint", "prod") == "xgboost-endpoint-prod"
     assert endpoint_name("xgboost_endpoint", "team.a/dev") == "xgboost-endpoint-team-a-dev"
