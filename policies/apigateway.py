@@ -41,8 +41,7 @@ def validate_method_auth(args: ResourceValidationArgs, report_violation: ReportV
     report_violation(
         f"API method '{args.name}' ({http_method or '?'}) has authorization={authorization or 'NONE'} and no "
         "API key: anyone can invoke the endpoint and run up its cost; set apiKeyRequired=True (and attach "
-        "the "
-        "key to a throttled usage plan) or an authorizer (AWS_IAM, CUSTOM, COGNITO_USER_POOLS)",
+        "the key to a throttled usage plan) or an authorizer (AWS_IAM, CUSTOM, COGNITO_USER_POOLS)",
         None,
     )
 
@@ -50,8 +49,8 @@ def validate_method_auth(args: ResourceValidationArgs, report_violation: ReportV
 method_auth = ResourceValidationPolicy(
     name=METHOD_AUTH,
     description=(
-        "API methods must require an API key or an authorizer: set apiKeyRequired=True or an "
-        "authorization type."
+        "API methods must require an API key or an authorizer: set apiKeyRequired=True or an authorization "
+        "type."
     ),
     validate=validate_method_auth,
     enforcement_level=EnforcementLevel.MANDATORY,
@@ -110,8 +109,7 @@ def validate_usage_plan(args: StackValidationArgs, report_violation: ReportViola
             names = ", ".join(p.name for p in plans)
             report_violation(
                 f"usage plan(s) {names} of REST API '{api.name}' set no throttling: one client can exhaust "
-                "the "
-                "endpoint; set throttleSettings with rateLimit and burstLimit above 0",
+                "the endpoint; set throttleSettings with rateLimit and burstLimit above 0",
                 plans[0].urn,
             )
 

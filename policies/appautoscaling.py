@@ -29,8 +29,8 @@ def validate_burstable_variant(args: StackValidationArgs, report_violation: Repo
 burstable_variant = StackValidationPolicy(
     name=BURSTABLE_VARIANT,
     description=(
-        "Burstable (ml.t*) endpoint variants cannot be autoscaled: drop their scaling target and policy, "
-        "or use a non-burstable instance type."
+        "Burstable (ml.t*) endpoint variants cannot be autoscaled: drop their scaling target and policy, or "
+        "use a non-burstable instance type."
     ),
     validate=validate_burstable_variant,
     enforcement_level=EnforcementLevel.MANDATORY,

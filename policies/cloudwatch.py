@@ -71,16 +71,15 @@ def validate_alarm_set(args: StackValidationArgs, report_violation: ReportViolat
         if missing:
             report_violation(
                 f"endpoint '{endpoint.name}' has no alarm on {', '.join(missing)}: add a CloudWatch "
-                "MetricAlarm "
-                "per metric with dimensions EndpointName and VariantName taken from the endpoint",
+                "MetricAlarm per metric with dimensions EndpointName and VariantName taken from the "
+                "endpoint",
                 endpoint.resource.urn,
             )
         for alarm in endpoint.alarms:
             if _missing_variant_dimension(alarm):
                 report_violation(
                     f"alarm '{alarm.name}' on endpoint '{endpoint.name}' has no VariantName dimension: "
-                    "SageMaker "
-                    "publishes these metrics per variant, so it watches nothing; add VariantName",
+                    "SageMaker publishes these metrics per variant, so it watches nothing; add VariantName",
                     alarm.urn,
                 )
 

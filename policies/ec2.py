@@ -57,11 +57,10 @@ def validate_subnet_addresses(args: StackValidationArgs, report_violation: Repor
         report_violation(
             f"subnet '{subnet.resource.name}' ({subnet.cidr_block}, {size} addresses) needs "
             f"{demand.addresses_needed}: {demand.instances} peak instance(s) of "
-            f"{', '.join(demand.endpoints)} x "
-            f"{ADDRESSES_PER_INSTANCE} IPs + {subnet.other_enis} other ENI(s) + {demand.headroom_percent}% "
-            f"headroom + {RESERVED_ADDRESSES_PER_SUBNET} reserved by AWS; use a "
-            f"/{largest_prefix_holding(demand.addresses_needed)} or larger, spread over more subnets, "
-            "or lower the autoscaling maximum",
+            f"{', '.join(demand.endpoints)} x {ADDRESSES_PER_INSTANCE} IPs + {subnet.other_enis} other "
+            f"ENI(s) + {demand.headroom_percent}% headroom + {RESERVED_ADDRESSES_PER_SUBNET} reserved by "
+            f"AWS; use a /{largest_prefix_holding(demand.addresses_needed)} or larger, spread over more "
+            "subnets, or lower the autoscaling maximum",
             subnet.resource.urn,
         )
 

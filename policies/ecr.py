@@ -48,8 +48,7 @@ def validate_tag_immutability(args: ResourceValidationArgs, report_violation: Re
         return
     report_violation(
         f"ECR repository '{args.name}' has imageTagMutability={mutability or 'MUTABLE (default)'}: a pushed "
-        "tag "
-        "can be overwritten under a running endpoint; set imageTagMutability='IMMUTABLE'",
+        "tag can be overwritten under a running endpoint; set imageTagMutability='IMMUTABLE'",
         None,
     )
 

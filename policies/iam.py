@@ -114,10 +114,8 @@ def validate_lambda_wildcards(args: StackValidationArgs, report_violation: Repor
             if name not in allowed:
                 report_violation(
                     f"attachment '{attachment.name}' gives Lambda role '{role.name}' the managed policy "
-                    f"{name}, "
-                    "whose actions this pack cannot check: use an inline policy with exact actions, or add "
-                    "it to "
-                    f"'{ALLOWED_MANAGED_POLICIES}' in the pack config after review",
+                    f"{name}, whose actions this pack cannot check: use an inline policy with exact actions, "
+                    f"or add it to '{ALLOWED_MANAGED_POLICIES}' in the pack config after review",
                     attachment.urn,
                 )
 
@@ -125,8 +123,8 @@ def validate_lambda_wildcards(args: StackValidationArgs, report_violation: Repor
 lambda_wildcards = StackValidationPolicy(
     name=LAMBDA_WILDCARDS,
     description=(
-        "Lambda execution roles must grant named actions, never wildcards: list the exact actions "
-        "such as sagemaker:InvokeEndpoint on exact ARNs."
+        "Lambda execution roles must grant named actions, never wildcards: list the exact actions such as "
+        "sagemaker:InvokeEndpoint on exact ARNs."
     ),
     validate=validate_lambda_wildcards,
     enforcement_level=EnforcementLevel.MANDATORY,

@@ -104,8 +104,10 @@ def _plain(value: Any) -> Any:
 
 
 def _props(resource: RecordedResource) -> dict[str, Any]:
-    """Inputs as CrossGuard sees them in a preview: a value fed by another resource but not known is "
-    "unknown."""
+    """Inputs as CrossGuard sees them in a preview.
+
+    A value fed by another resource but not known yet is the engine's "unknown" sentinel.
+    """
     plain = _plain(resource.inputs)
     for key, sources in resource.property_dependencies.items():
         if sources and plain.get(key) is None:

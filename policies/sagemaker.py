@@ -81,8 +81,8 @@ def validate_instance_quota(args: StackValidationArgs, report_violation: ReportV
 instance_quota = StackValidationPolicy(
     name=INSTANCE_QUOTA,
     description=(
-        "The peak endpoint fleet during an update must fit the account's SageMaker instance quotas: "
-        "request an increase, lower the autoscaling maximum, or switch to a rolling update."
+        "The peak endpoint fleet during an update must fit the account's SageMaker instance quotas: request "
+        "an increase, lower the autoscaling maximum, or switch to a rolling update."
     ),
     validate=validate_instance_quota,
     enforcement_level=EnforcementLevel.MANDATORY,
@@ -105,10 +105,8 @@ def validate_subnet_azs(args: StackValidationArgs, report_violation: ReportViola
         if endpoint.subnet_count < 2:
             report_violation(
                 f"model '{model.name}' of endpoint '{endpoint.name}' is placed in {endpoint.subnet_count} "
-                "subnet(s): "
-                "SageMaker needs at least two subnets in different Availability Zones, even for one "
-                "instance; "
-                "add a private subnet in a second AZ to the model's vpcConfig.subnets",
+                "subnet(s): SageMaker needs at least two subnets in different Availability Zones, even for "
+                "one instance; add a private subnet in a second AZ to the model's vpcConfig.subnets",
                 model.urn,
             )
             continue
@@ -125,8 +123,8 @@ def validate_subnet_azs(args: StackValidationArgs, report_violation: ReportViola
 subnet_azs = StackValidationPolicy(
     name=SUBNET_AZS,
     description=(
-        "An endpoint's model must sit in at least two subnets in distinct Availability Zones: "
-        "add a private subnet in another AZ to its vpcConfig."
+        "An endpoint's model must sit in at least two subnets in distinct Availability Zones: add a private "
+        "subnet in another AZ to its vpcConfig."
     ),
     validate=validate_subnet_azs,
     enforcement_level=EnforcementLevel.MANDATORY,
@@ -160,8 +158,8 @@ def validate_instance_count_az(args: StackValidationArgs, report_violation: Repo
             minimum = variant.min_capacity
             if minimum is not None and minimum < azs:
                 report_violation(
-                    f"{where} may scale in to {minimum} instance(s) over {azs} Availability Zones: "
-                    f"set the autoscaling minimum capacity to at least {azs}",
+                    f"{where} may scale in to {minimum} instance(s) over {azs} Availability Zones: set the "
+                    f"autoscaling minimum capacity to at least {azs}",
                     endpoint.resource.urn,
                 )
 
@@ -199,9 +197,9 @@ def validate_burstable_type(args: ResourceValidationArgs, report_violation: Repo
             name = props.text(variant, "variantName")
             report_violation(
                 f"endpoint configuration '{args.name}' variant '{name if isinstance(name, str) else '?'}' "
-                "uses "
-                f"burstable {instance_type} in production: it throttles to its CPU baseline when credits run "
-                "out and cannot be autoscaled; use a non-burstable type such as ml.c5.large or ml.m5.large",
+                f"uses burstable {instance_type} in production: it throttles to its CPU baseline when "
+                "credits run out and cannot be autoscaled; use a non-burstable type such as ml.c5.large or "
+                "ml.m5.large",
                 None,
             )
 
@@ -240,10 +238,8 @@ def validate_kms_key(args: ResourceValidationArgs, report_violation: ReportViola
     if nvme and has_key:
         report_violation(
             f"endpoint configuration '{args.name}' sets kmsKeyArn but {', '.join(sorted(set(nvme)))} has "
-            "local "
-            "NVMe storage, which AWS encrypts in hardware and for which CreateEndpointConfig refuses a KMS "
-            "key: "
-            "remove kmsKeyArn or choose a type without local storage",
+            "local NVMe storage, which AWS encrypts in hardware and for which CreateEndpointConfig refuses "
+            "a KMS key: remove kmsKeyArn or choose a type without local storage",
             None,
         )
     elif not nvme and not has_key and types:
@@ -257,8 +253,8 @@ def validate_kms_key(args: ResourceValidationArgs, report_violation: ReportViola
 kms_key = ResourceValidationPolicy(
     name=KMS_KEY,
     description=(
-        "An endpoint configuration must encrypt its storage with a KMS key (except NVMe '*d' types, "
-        "where AWS refuses one): set kmsKeyArn to a customer-managed key."
+        "An endpoint configuration must encrypt its storage with a KMS key (except NVMe '*d' types, where "
+        "AWS refuses one): set kmsKeyArn to a customer-managed key."
     ),
     validate=validate_kms_key,
     enforcement_level=EnforcementLevel.MANDATORY,
@@ -424,8 +420,8 @@ def validate_deployment_rollback(args: ResourceValidationArgs, report_violation:
         found = "no update policy" if mode is None else f"a {mode.value} update"
         report_violation(
             f"endpoint '{args.name}' has {found} in its deploymentConfig: set a {wanted} update policy so "
-            "that a bad model is shifted in gradually and rolled back (a reviewed exception: add the mode to "
-            f"'{ALLOWED_UPDATE_MODES}' in the pack config)",
+            "that a bad model is shifted in gradually and rolled back (a reviewed exception: add the mode "
+            f"to '{ALLOWED_UPDATE_MODES}' in the pack config)",
             None,
         )
     alarms = props.items(deployment, "autoRollbackConfiguration", "alarms")
@@ -434,8 +430,8 @@ def validate_deployment_rollback(args: ResourceValidationArgs, report_violation:
     if not alarms:
         report_violation(
             f"endpoint '{args.name}' has no auto-rollback alarms: set "
-            "deploymentConfig.autoRollbackConfiguration "
-            "with the endpoint's error and latency alarms so a failing update rolls back by itself",
+            "deploymentConfig.autoRollbackConfiguration with the endpoint's error and latency alarms so a "
+            "failing update rolls back by itself",
             None,
         )
 

@@ -31,8 +31,8 @@ PRODUCTION_ENVIRONMENTS_SCHEMA: dict[str, Any] = {
     "items": {"type": "string"},
     "default": ["prod", "production"],
     "description": (
-        "A stack is production when its name, or the 'environment' tag in its AWS provider's "
-        "default tags, is one of these."
+        "A stack is production when its name, or the 'environment' tag in its AWS provider's default tags, "
+        "is one of these."
     ),
 }
 ENDPOINT_INSTANCE_QUOTAS = "endpointInstanceQuotas"
@@ -113,8 +113,8 @@ def resolve(
     unknown_keys = sorted(set(given) - set(properties))
     if unknown_keys:
         raise PolicyConfigError(
-            f"policy-pack config for '{policy_name}' has unknown key(s) {', '.join(unknown_keys)}; "
-            f"known keys: {', '.join(sorted(properties)) or 'none'}"
+            f"policy-pack config for '{policy_name}' has unknown key(s) {', '.join(unknown_keys)}; known "
+            f"keys: {', '.join(sorted(properties)) or 'none'}"
         )
     resolved: dict[str, Any] = {}
     for key, spec in properties.items():

@@ -120,8 +120,8 @@ def print_fleet(graph: ResourceGraph, pack_config: Mapping[str, Any], out: TextI
                 (f for f in endpoint.fleets() if f.resource_name == f"{endpoint.name}/{variant.name}"), None
             )
             counts = (
-                f"min {_n(variant.min_capacity)} / initial {_n(variant.initial_count)} "
-                f"/ max {_n(variant.max_instances)}"
+                f"min {_n(variant.min_capacity)} / initial {_n(variant.initial_count)} / max "
+                f"{_n(variant.max_instances)}"
             )
             if fleet is None:
                 kind = "serverless" if variant.serverless else "unknown until the update"
@@ -133,8 +133,8 @@ def print_fleet(graph: ResourceGraph, pack_config: Mapping[str, Any], out: TextI
             if fleet.update_mode is UpdateMode.ROLLING:
                 update += f" ({fleet.rolling_batch_percent}% batch)"
             out.write(
-                f"  {endpoint.name}/{variant.name}: {fleet.instance_type}, {counts}, update {update}, "
-                f"peak {fleet.peak}, quota '{fleet.instance_type} for endpoint usage' {fleet.peak}/{quota}\n"
+                f"  {endpoint.name}/{variant.name}: {fleet.instance_type}, {counts}, update {update}, peak "
+                f"{fleet.peak}, quota '{fleet.instance_type} for endpoint usage' {fleet.peak}/{quota}\n"
             )
             if endpoint.rolling_batch_note:
                 out.write(f"    note: {endpoint.rolling_batch_note}\n")
