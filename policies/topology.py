@@ -75,7 +75,10 @@ class Subnet:
     def size(self) -> int | None:
         if self.cidr_block is None:
             return None
-        return subnet_size(ipaddress.ip_network(self.cidr_block, strict=False).prefixlen)
+        try:
+            return subnet_size(ipaddress.ip_network(self.cidr_block, strict=False).prefixlen)
+        except ValueError:
+            return None  # Not a CIDR block: AWS refuses it before any address is handed out.
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -301,7 +304,6 @@ def endpoints(resources: Sequence[PolicyResource]) -> list[Endpoint]:
                 or _named(resources, MODEL, names)
             )
         variants = _variants(configuration)
-        mode, batch_percent, batch_note = _update_mode(resource, variants)
 
         known_name = props.text(resource.props, "name")
         endpoint_name = known_name if isinstance(known_name, str) else None
@@ -329,6 +331,8 @@ def endpoints(resources: Sequence[PolicyResource]) -> list[Endpoint]:
                     scaling_policies=own_policies,
                 )
             )
+        # After scaling is attached: a rolling batch is sized against the autoscaling maximum.
+        mode, batch_percent, batch_note = _update_mode(resource, with_scaling)
 
         subnet_resources: list[PolicyResource] = []
         declared: int | None = None

@@ -89,18 +89,23 @@ def test_rolling_update_needs_a_batch_not_a_second_fleet() -> None:
     assert "rolling update adds a 20% batch" in message
 
 
-def test_rolling_batch_by_instance_count_adds_that_many() -> None:
+@pytest.mark.parametrize(("batch", "peak"), [(1, 7), (2, 8), (3, 9)])
+def test_rolling_batch_by_instance_count_adds_that_many(batch: int, peak: int) -> None:
     def rolling(inputs: dict[str, Any]) -> None:
         inputs["deploymentConfig"] = {
             "rollingUpdatePolicy": {
-                "maximumBatchSize": {"type": "INSTANCE_COUNT", "value": 1.0},
+                "maximumBatchSize": {"type": "INSTANCE_COUNT", "value": float(batch)},
                 "waitIntervalInSeconds": 60.0,
             }
         }
 
     graph = mutate(happy_graph(), ENDPOINT, rolling)
-    quotas = {"endpointInstanceQuotas": {"ml.c5.large": 7}, "totalInstanceQuota": 7}
-    assert messages(graph, "sagemaker-endpoint-instance-quota", quotas) == []
+    # The autoscaling maximum is 6: the batch comes on top of it.
+    fits = {"endpointInstanceQuotas": {"ml.c5.large": peak}, "totalInstanceQuota": peak}
+    assert messages(graph, "sagemaker-endpoint-instance-quota", fits) == []
+    short = {"endpointInstanceQuotas": {"ml.c5.large": peak - 1}, "totalInstanceQuota": peak}
+    [message] = messages(graph, "sagemaker-endpoint-instance-quota", short)
+    assert f"peak fleet of {peak} instance(s)" in message
 
 
 def test_blue_green_update_that_exceeds_the_quota_fails_when_max_grows() -> None:
