@@ -112,3 +112,14 @@ def test_actions_are_pinned_and_no_keys_are_stored(name: str) -> None:
     assert workflow["permissions"] == {"contents": "read"}
     for forbidden in ("aws-access-key-id", "aws-secret-access-key", "AWS_SECRET_ACCESS_KEY", "AKIA"):
         assert forbidden not in text
+
+
+def test_workflows_install_the_pack_where_pulumipolicy_yaml_expects_it() -> None:
+    pack = yaml.safe_load((ROOT / "policies" / "PulumiPolicy.yaml").read_text())
+    assert pack["runtime"]["name"] == "python"
+    virtualenv = f"policies/{pack['runtime']['options']['virtualenv']}"
+    for name, jobs in (("pull-request.yml", ["preview"]), ("deploy.yml", ["up-dev", "up-prod"])):
+        for job in jobs:
+            assert f"python -m venv {virtualenv} && {virtualenv}/bin/pip install" in _runs(
+                _load(name)["jobs"][job]
+            )
