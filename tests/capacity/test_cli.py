@@ -7,7 +7,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -148,6 +147,7 @@ def test_server_slower_than_the_objective_stops_the_ramp_at_the_first_step(
     assert [step["users"] for step in record["steps"]] == [1]  # ramp stopped early
     assert record["steps"][0]["p99_ms"] > 10
     assert record["stop_reason"].startswith("objective broken at 1 users: p99")
+    assert record["objective_broken"] is True
     assert record["operating_point"] is None
     assert record["stack_settings"] is None
     assert (tmp_path / cli.PNG_NAME).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
@@ -155,16 +155,16 @@ def test_server_slower_than_the_objective_stops_the_ramp_at_the_first_step(
 
 def test_request_budget_ends_the_ramp_early(stub_server: StubServer, tmp_path: Path, capsys):
     url = stub_server()
-    started = time.monotonic()
     code, out, _ = run(
         ["--url", url, "--max-requests", "100", "--step-seconds", "20", "--out", str(tmp_path), *QUICK],
         capsys,
     )
-    assert time.monotonic() - started < 15
     assert code == 0
     assert "stopped: request budget of 100 requests reached" in out
+    assert "the server may sustain more than this: raise --max-users" in out
     record = json.loads((tmp_path / cli.JSON_NAME).read_text())
-    assert len(record["steps"]) == 1
+    (only,) = record["steps"]
+    assert only["seconds"] < 20  # the window closed at the budget, not at the end of the step
 
 
 def test_time_budget_ends_the_ramp_before_a_step_that_would_overrun(

@@ -471,6 +471,7 @@ def measure_and_size(args: argparse.Namespace, out: TextIO) -> int:
         "settings": _settings_used(args),
         "steps": [report.step_record(step, args.p99_ms) for step in steps],
         "stop_reason": measurement.outcome.stop_reason,
+        "objective_broken": bool(steps) and not steps[-1].meets(args.p99_ms),
         "generator_saturated": measurement.outcome.generator_saturated,
         "operating_point": None if chosen is None else report.step_record(chosen, args.p99_ms),
         "measured_near_operating_fraction": None,
@@ -508,6 +509,11 @@ def measure_and_size(args: argparse.Namespace, out: TextIO) -> int:
 
     summary = _summary(args, chosen=chosen, near=near, scaling=prepared.scaling, settings=settings)
     summary += _stack_checks(args, settings, context)
+    if steps[-1].meets(args.p99_ms):
+        summary.append(
+            f"note: no step broke the objective ({measurement.outcome.stop_reason}), so the server may "
+            "sustain more than this: raise --max-users (or the budgets) to find its limit."
+        )
     if not urlsplit(measurement.url).path.endswith("/invocations"):
         summary.append(
             "note: this went through a front door, not straight to the model server: its limits (API "

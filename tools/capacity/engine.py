@@ -34,6 +34,8 @@ from tools.capacity.sizing import StepResult, step_from_latencies
 # above 100 users/s, so larger steps take a fraction of a second more.
 _SPAWN_RATE = 100.0
 _SPAWN_TIMEOUT_SECONDS = 10.0
+# How often a step's window checks its clock and the request budget: a budget can be overshot by
+# one tick's worth of requests.
 _TICK_SECONDS = 0.05
 
 
