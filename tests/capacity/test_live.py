@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
 import struct
 import time
 from pathlib import Path
@@ -84,3 +86,40 @@ def test_short_run_against_the_local_container_finds_capacity_and_saves_both_fil
     width, height = struct.unpack(">II", png[16:24])  # the IHDR chunk comes first
     assert (width, height) == (1210, 770)  # 11 x 7 inches at 110 dpi
     assert len(png) > 20_000  # a drawn chart, not an empty canvas
+
+
+def test_model_dir_starts_the_container_measures_it_and_stops_it(
+    demo_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    code = cli.main(
+        [
+            "--model-dir",
+            str(demo_model_dir),
+            "--workers",
+            "1",
+            "--max-users",
+            "1",
+            "--step-seconds",
+            "1",
+            "--warmup-seconds",
+            "0.2",
+            "--p99-ms",
+            "500",
+            "--instance-type",
+            "ml.c5.xlarge",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    match = re.search(r"started the local container \(pid (\d+)\)", out)
+    assert match is not None, out
+    pid = int(match.group(1))
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # stopped when the run ended
+    record = json.loads((tmp_path / cli.JSON_NAME).read_text())
+    # One worker is one CPU's worth of server: ml.c5.xlarge (4 vCPUs) is four times the measurement.
+    assert record["scaling"]["factor"] == 4.0
+    assert record["operating_point"]["rps"] > 0
+    assert record["settings"]["workers"] == 1
