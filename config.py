@@ -116,13 +116,13 @@ class Settings:
     data_capture_percent: int
     alarm_emails: tuple[str, ...]
     model_latency_p99_ms: int
-    error_rate_percent: float
-    client_error_rate_percent: float
+    error_rate_percent: int
+    client_error_rate_percent: int
     cpu_alarm_percent: int
     memory_alarm_percent: int
     fleet_at_max_minutes: int
     api_latency_p99_ms: int
-    api_rate_limit: float
+    api_rate_limit: int
     api_burst_limit: int
     api_quota_per_day: int
     lambda_timeout_seconds: int
@@ -246,13 +246,13 @@ def load(project_dir: Path) -> Settings:
         data_capture_percent=reader.integer("dataCapturePercent"),
         alarm_emails=tuple(reader.read("alarmEmails", _string_list, [], "a list of e-mail addresses")),
         model_latency_p99_ms=reader.integer("modelLatencyP99Ms"),
-        error_rate_percent=reader.number("errorRatePercent"),
-        client_error_rate_percent=reader.number("clientErrorRatePercent"),
+        error_rate_percent=reader.integer("errorRatePercent"),
+        client_error_rate_percent=reader.integer("clientErrorRatePercent"),
         cpu_alarm_percent=reader.integer("cpuAlarmPercent"),
         memory_alarm_percent=reader.integer("memoryAlarmPercent"),
         fleet_at_max_minutes=reader.integer("fleetAtMaxMinutes"),
         api_latency_p99_ms=reader.integer("apiLatencyP99Ms"),
-        api_rate_limit=reader.number("apiRateLimit"),
+        api_rate_limit=reader.integer("apiRateLimit"),
         api_burst_limit=reader.integer("apiBurstLimit"),
         api_quota_per_day=reader.integer("apiQuotaPerDay"),
         lambda_timeout_seconds=reader.integer("lambdaTimeoutSeconds"),
@@ -652,9 +652,6 @@ class _Reader:
 
     def integer(self, key: str) -> int:
         return self._get(key, self.cfg.require_int, 0, "a whole number")
-
-    def number(self, key: str) -> float:
-        return self._get(key, self.cfg.require_float, 0.0, "a number")
 
     def boolean(self, key: str) -> bool:
         return self._get(key, self.cfg.require_bool, False, "true or false")
