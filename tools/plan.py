@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import yaml
+from botocore.exceptions import BotoCoreError, ClientError
 
 from lib.fleet import NEW_ACCOUNT_QUOTAS, QuotaTable, UpdateMode
 from lib.graph import RecordedResource, ResourceGraph
@@ -83,6 +84,63 @@ def merge_pack_config(base: Mapping[str, Any], override: Mapping[str, Any]) -> d
         else:
             merged[key] = value
     return merged
+
+
+# Live quotas (where credentials exist): the account's real table beats the declared one.
+
+ENDPOINT_USAGE_SUFFIX = " for endpoint usage"
+TOTAL_INSTANCES_QUOTA = "Number of instances across active endpoints"
+
+
+def live_quotas(client: Any) -> tuple[dict[str, int], int | None]:
+    """Per-type and total SageMaker endpoint quotas from Service Quotas (service code ``sagemaker``)."""
+    per_type: dict[str, int] = {}
+    total: int | None = None
+    for page in client.get_paginator("list_service_quotas").paginate(ServiceCode="sagemaker"):
+        for quota in page.get("Quotas", []):
+            name, value = str(quota.get("QuotaName", "")), int(quota.get("Value", 0))
+            if name.startswith("ml.") and name.endswith(ENDPOINT_USAGE_SUFFIX):
+                per_type[name.removesuffix(ENDPOINT_USAGE_SUFFIX)] = value
+            elif name == TOTAL_INSTANCES_QUOTA:
+                total = value
+    return per_type, total
+
+
+def with_live_quotas(pack_config: Mapping[str, Any], client: Any, out: TextIO) -> dict[str, Any]:
+    """The pack config with the account's quotas in place of the declared ones (each change printed).
+
+    A type the account does not list keeps its declared quota."""
+    per_type, total = live_quotas(client)
+    declared = dict(pack_config.get(sagemaker.INSTANCE_QUOTA, {}))
+    table = dict(declared.get(ENDPOINT_INSTANCE_QUOTAS, {}))
+    for instance_type, value in sorted(per_type.items()):
+        if table.get(instance_type) not in (None, value):
+            out.write(
+                f"live quota '{instance_type}{ENDPOINT_USAGE_SUFFIX}' is {value}, the stack declares "
+                f"{table[instance_type]}: using {value}\n"
+            )
+    table.update(per_type)
+    declared[ENDPOINT_INSTANCE_QUOTAS] = table
+    if total is not None:
+        if declared.get(TOTAL_INSTANCE_QUOTA) not in (None, total):
+            out.write(
+                f"live quota '{TOTAL_INSTANCES_QUOTA}' is {total}, the stack declares "
+                f"{declared[TOTAL_INSTANCE_QUOTA]}: using {total}\n"
+            )
+        declared[TOTAL_INSTANCE_QUOTA] = total
+    return {**pack_config, sagemaker.INSTANCE_QUOTA: declared}
+
+
+def _service_quotas_client(region: str | None) -> Any:
+    import boto3  # noqa: PLC0415 - only a plan with --live-quotas talks to AWS
+
+    return boto3.client("service-quotas", region_name=region)
+
+
+def _stack_region(stack: str, project_dir: Path) -> str | None:
+    values = _read_yaml(project_dir / f"Pulumi.{stack}.yaml").get("config") or {}
+    region = values.get("aws:region")
+    return str(region) if region else None
 
 
 # Printing.
@@ -202,6 +260,11 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="KEY=VALUE",
         help="override a stack setting for this plan (YAML value), e.g. --set maxInstances=20",
     )
+    parser.add_argument(
+        "--live-quotas",
+        action="store_true",
+        help="use the account's quotas from Service Quotas (needs credentials), not the declared ones",
+    )
     parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -211,13 +274,19 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     try:
         overrides = _overrides(args.overrides)
         pack_config = stack_pack_config(args.stack, args.project_dir, overrides)
+        if args.live_quotas:
+            client = _service_quotas_client(_stack_region(args.stack, args.project_dir))
+            pack_config = with_live_quotas(pack_config, client, out)
         if args.write_policy_config is not None:
             args.write_policy_config.parent.mkdir(parents=True, exist_ok=True)
             args.write_policy_config.write_text(json.dumps(pack_config, indent=2, sort_keys=True) + "\n")
             out.write(f"wrote the policy-pack config of stack '{args.stack}' to {args.write_policy_config}\n")
             return EXIT_OK
         if args.policy_config is not None:
-            extra = json.loads(args.policy_config.read_text())
+            try:
+                extra = json.loads(args.policy_config.read_text())
+            except (OSError, json.JSONDecodeError) as error:
+                raise PolicyConfigError(f"cannot read {args.policy_config}: {error}") from error
             if not isinstance(extra, dict):
                 raise PolicyConfigError(
                     f"{args.policy_config} must hold a JSON object (policy name -> settings)"
@@ -227,6 +296,11 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
         report = run_pack(graph, pack_config)
     except PolicyConfigError as error:
         out.write(f"policy-pack configuration error: {error}\n")
+        return EXIT_CONFIG
+    except (BotoCoreError, ClientError) as error:
+        out.write(
+            f"cannot read the live quotas: {error}; run without --live-quotas to use the declared ones\n"
+        )
         return EXIT_CONFIG
     except _program_config_error() as error:
         out.write(f"stack '{args.stack}' configuration error: {error}\n")

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
+from botocore.stub import Stubber
 from policy_graphs import happy_graph, mutate
 
 from lib.graph import ResourceGraph
@@ -158,3 +162,99 @@ def test_unknown_stack_exits_2(project: Path) -> None:
     out = io.StringIO()
     assert plan.main(["--stack", "staging", "--project-dir", str(project)], out=out) == 2
     assert "no stack file Pulumi.staging.yaml" in out.getvalue()
+
+
+# --live-quotas: the account's quotas from Service Quotas, stubbed with botocore's Stubber.
+
+
+def _quota(name: str, value: float) -> dict[str, Any]:
+    return {
+        "ServiceCode": "sagemaker",
+        "ServiceName": "Amazon SageMaker",
+        "QuotaCode": "L-" + format(abs(hash(name)) % 10**8, "08d"),
+        "QuotaName": name,
+        "Value": value,
+        "Unit": "None",
+        "Adjustable": True,
+        "GlobalQuota": False,
+    }
+
+
+@pytest.fixture
+def quotas_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubber]:
+    client = boto3.client(
+        "service-quotas",
+        region_name="eu-west-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    stubber = Stubber(client)
+    monkeypatch.setattr(plan, "_service_quotas_client", lambda region: client)
+    with stubber:
+        yield stubber
+
+
+def test_live_quotas_replace_the_declared_ones(project: Path, tmp_path: Path, quotas_client: Stubber) -> None:
+    quotas_client.add_response(
+        "list_service_quotas",
+        {
+            "Quotas": [
+                _quota("ml.c5.large for endpoint usage", 8.0),
+                _quota("ml.g4dn.xlarge for endpoint usage", 2.0),
+            ],
+            "NextToken": "page-2",
+        },
+        {"ServiceCode": "sagemaker"},
+    )
+    quotas_client.add_response(
+        "list_service_quotas",
+        {
+            "Quotas": [
+                _quota("Number of instances across active endpoints", 20.0),
+                _quota("Number of domains", 1.0),
+            ]
+        },
+        {"ServiceCode": "sagemaker", "NextToken": "page-2"},
+    )
+    target = tmp_path / "prod.json"
+    out = io.StringIO()
+    args = [
+        "--stack",
+        "prod",
+        "--project-dir",
+        str(project),
+        "--live-quotas",
+        "--write-policy-config",
+        str(target),
+    ]
+    assert plan.main(args, out=out) == 0
+    assert json.loads(target.read_text()) == {
+        "sagemaker-endpoint-instance-quota": {
+            "endpointInstanceQuotas": {"ml.c5.large": 8, "ml.g4dn.xlarge": 2},
+            "totalInstanceQuota": 20,
+        }
+    }
+    assert (
+        "live quota 'ml.c5.large for endpoint usage' is 8, the stack declares 12: using 8" in out.getvalue()
+    )
+    quotas_client.assert_no_pending_responses()
+
+
+def test_live_quotas_without_permission_exit_2(project: Path, quotas_client: Stubber) -> None:
+    quotas_client.add_client_error(
+        "list_service_quotas", service_error_code="AccessDeniedException", service_message="not allowed"
+    )
+    out = io.StringIO()
+    assert plan.main(["--stack", "prod", "--project-dir", str(project), "--live-quotas"], out=out) == 2
+    assert "cannot read the live quotas" in out.getvalue()
+    assert "run without --live-quotas" in out.getvalue()
+
+
+def test_unreadable_policy_config_file_exits_2(
+    monkeypatch: pytest.MonkeyPatch, project: Path, tmp_path: Path
+) -> None:
+    broken = tmp_path / "pack.json"
+    broken.write_text("{not json")
+    code, out = _plan(monkeypatch, project, happy_graph(), "--policy-config", str(broken))
+    assert code == 2
+    assert f"cannot read {broken}" in out

@@ -47,6 +47,19 @@ def _stacks(job: dict[str, Any]) -> list[str]:
     return sorted(matrix["stack"] if "stack" in matrix else [entry["stack"] for entry in matrix["include"]])
 
 
+def _assert_live_quotas_written_with_credentials_before_pulumi(job: dict[str, Any]) -> None:
+    steps = _steps(job)
+
+    def index(predicate: Any) -> int:
+        return next(i for i, step in enumerate(steps) if predicate(step))
+
+    credentials = index(lambda s: str(s.get("uses", "")).startswith("aws-actions/configure-aws-credentials@"))
+    config = index(lambda s: "--write-policy-config" in str(s.get("run", "")))
+    pulumi = index(lambda s: str(s.get("uses", "")).startswith("pulumi/actions@"))
+    assert credentials < config < pulumi
+    assert "--live-quotas" in steps[config]["run"]
+
+
 def test_shipped_stacks_are_dev_and_prod() -> None:
     assert {"dev", "prod"} <= set(SHIPPED_STACKS)
 
@@ -71,6 +84,7 @@ def test_pull_request_previews_every_stack_with_the_policy_pack_and_comments() -
     assert job["permissions"]["id-token"] == "write"
     assert job["permissions"]["pull-requests"] == "write"
     assert "--write-policy-config build/policy-pack-config.${{ matrix.stack }}.json" in _runs(job)
+    _assert_live_quotas_written_with_credentials_before_pulumi(job)
     [pulumi] = _uses(job, "pulumi/actions")
     settings = pulumi["with"]
     assert settings["command"] == "preview"
@@ -96,6 +110,7 @@ def test_main_deploys_dev_then_prod_behind_the_production_environment() -> None:
         assert pulumi["with"]["policyPacks"] == "policies"
         assert pulumi["with"]["policyPackConfigs"] == f"build/policy-pack-config.{stack}.json"
         assert jobs[name]["permissions"]["id-token"] == "write"
+        _assert_live_quotas_written_with_credentials_before_pulumi(jobs[name])
         assert "role-to-assume" in _uses(jobs[name], "aws-actions/configure-aws-credentials")[0]["with"]
 
 
