@@ -109,6 +109,9 @@ class Settings:
     rolling_batch_percent: int
     rolling_wait_seconds: int
     quotas: QuotaTable
+    check_live_quotas: bool
+    region: str
+    """``aws:region``, for the live quota check."""
     model_dir: Path | None
     """Local model directory to pack, or None when ``model_uri`` is set."""
     model_uri: str | None
@@ -239,6 +242,8 @@ def load(project_dir: Path) -> Settings:
         auto_rollback=reader.boolean("autoRollback"),
         rolling_batch_percent=reader.integer("rollingBatchPercent"),
         rolling_wait_seconds=reader.integer("rollingWaitSeconds"),
+        check_live_quotas=reader.boolean("checkLiveQuotas"),
+        region=pulumi.Config("aws").get("region") or "",
         quotas=QuotaTable(per_instance_type=quotas_raw, total_instances=reader.integer("totalInstanceQuota")),
         model_dir=None if model_uri else (project_dir / model_dir_setting),
         model_uri=model_uri or None,
@@ -262,6 +267,9 @@ def load(project_dir: Path) -> Settings:
     if not problems:
         # Rules that combine settings only make sense once every setting has the right type.
         problems.extend(validate(settings))
+    if not problems and settings.check_live_quotas:
+        client = _service_quotas_client(settings.region)
+        problems.extend(live_quota_problems(settings.variant_fleet, settings.quotas, client))
     if problems:
         raise ConfigError(problems)
     return settings
@@ -593,6 +601,62 @@ def _validate_alarms_and_front_door(s: Settings) -> list[Problem]:
             )
         )
     return problems
+
+
+# The account's live quotas (Service Quotas), when checkLiveQuotas is on.
+
+TOTAL_QUOTA_NAME = "Number of instances across active endpoints"
+_ENDPOINT_QUOTA = re.compile(r"^(?P<type>ml\.[a-z0-9-]+\.[a-z0-9]+) for endpoint usage$")
+
+
+def read_live_quotas(client: Any) -> QuotaTable:
+    """The account's SageMaker endpoint quotas, from Service Quotas ``ListServiceQuotas``."""
+    per_type: dict[str, int] = {}
+    total = 0
+    for page in client.get_paginator("list_service_quotas").paginate(ServiceCode="sagemaker"):
+        for quota in page["Quotas"]:
+            name = quota.get("QuotaName", "")
+            value = int(quota.get("Value", 0))
+            if name == TOTAL_QUOTA_NAME:
+                total = value
+            elif match := _ENDPOINT_QUOTA.match(name):
+                per_type[match.group("type")] = value
+    return QuotaTable(per_instance_type=per_type, total_instances=total)
+
+
+def live_quota_problems(variant: VariantFleet, declared: QuotaTable, client: Any) -> list[Problem]:
+    """The peak fleet against the quotas the account really has, not the ones the stack declares."""
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415 - only with the check on
+
+    try:
+        live = read_live_quotas(client)
+    except (BotoCoreError, ClientError) as error:
+        return [
+            Problem(
+                key="checkLiveQuotas",
+                problem=f"cannot read the account's SageMaker quotas ({error})",
+                fix="give the deployer servicequotas:ListServiceQuotas, or set checkLiveQuotas: false",
+            )
+        ]
+    problems: list[Problem] = []
+    for shortfall in fleet.quota_shortfalls([variant], live):
+        total = shortfall.quota_name == TOTAL_QUOTA_NAME
+        key = "totalInstanceQuota" if total else "endpointInstanceQuotas"
+        assumed = declared.total_instances if total else declared.for_type(variant.instance_type)
+        problems.append(
+            Problem(
+                key=key,
+                problem=f"the account's live quota: {shortfall.message()} (the stack declares {assumed})",
+                fix=f"request the increase, then declare the granted value in {key}",
+            )
+        )
+    return problems
+
+
+def _service_quotas_client(region: str) -> Any:
+    import boto3  # noqa: PLC0415 - only with the check on
+
+    return boto3.client("service-quotas", region_name=region or None)
 
 
 # Reading: a wrongly typed value becomes a Problem, and reading goes on so that every problem
