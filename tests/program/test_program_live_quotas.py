@@ -9,6 +9,7 @@ import pytest
 from botocore.stub import Stubber
 
 import config
+from lib.evaluate import evaluate_stack
 from lib.fleet import QuotaTable, UpdateMode, VariantFleet
 
 ACCOUNT_QUOTAS = [
@@ -81,8 +82,9 @@ def test_unreadable_quotas_say_which_permission_is_missing():
     assert "servicequotas:ListServiceQuotas" in problem.fix
 
 
-@pytest.mark.parametrize("value", [True, False])
-def test_the_check_is_off_unless_configured(value, monkeypatch):
+@pytest.fixture
+def quota_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Regions the program asked for a Service Quotas client in (answered by the stub)."""
     calls: list[str] = []
 
     def fake_client(region: str) -> Any:
@@ -90,12 +92,17 @@ def test_the_check_is_off_unless_configured(value, monkeypatch):
         return stubbed_client([[*ACCOUNT_QUOTAS, TOTAL]])
 
     monkeypatch.setattr(config, "_service_quotas_client", fake_client)
-    from lib.evaluate import evaluate_stack  # noqa: PLC0415
+    return calls
 
-    if value:
-        with pytest.raises(config.ConfigError, match="the account's live quota"):
-            evaluate_stack("prod", config_overrides={"checkLiveQuotas": True})
-        assert calls == ["eu-west-1"]
-    else:
-        evaluate_stack("prod")
-        assert calls == []
+
+def test_with_the_check_on_a_preview_fails_on_the_live_quota(quota_calls):
+    with pytest.raises(config.ConfigError, match="the account's live quota") as caught:
+        evaluate_stack("prod", config_overrides={"checkLiveQuotas": True})
+    assert caught.value.keys == ("endpointInstanceQuotas",)
+    assert quota_calls == ["eu-west-1"]
+
+
+def test_the_check_is_off_by_default(quota_calls, prod):
+    assert prod.config["xgboost-endpoint:checkLiveQuotas"] is False
+    evaluate_stack("prod")
+    assert quota_calls == []
