@@ -217,13 +217,12 @@ def run(settings: LocalSettings, out: TextIO) -> None:
         )
         stack.enter_context(serving_in_thread(runtime))
         stack.enter_context(serving_in_thread(gateway))
-        worker_pids = " ".join(str(pid) for pid in sorted(container.worker_pids()))
         out.write(
             "Local API front door: API Gateway -> Lambda handler -> SageMaker runtime -> container\n"
             f"  URL:        {gateway.url}\n"
             f"  API key:    {settings.api_key}\n"
             f"  endpoint:   {settings.endpoint_name} (runtime stand-in {runtime.url})\n"
-            f"  container:  {container.url} pid {container.pid} workers {worker_pids}\n"
+            f"  container:  {container.url} pid {container.pid} (Gunicorn master)\n"
             f"  model:      {settings.model_dir}\n"
             f"  logs:       handler lines below; container in {container_log}\n"
             f"Try it (a digits image of a {digit}; the answer is its 10 class probabilities):\n"

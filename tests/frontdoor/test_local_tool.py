@@ -63,7 +63,6 @@ class Banner:
     url: str
     api_key: str
     container_pid: int
-    worker_pids: list[int]
     digit: int
     curl: str
 
@@ -124,8 +123,8 @@ def read_banner(run: LocalRun) -> Banner:
             fields["url"] = match[1]
         elif match := re.match(r"^\s+API key:\s+(\S+)$", line):
             fields["key"] = match[1]
-        elif match := re.match(r"^\s+container:\s+\S+ pid (\d+) workers ([\d ]+)$", line):
-            fields["pid"], fields["workers"] = match[1], match[2]
+        elif match := re.match(r"^\s+container:\s+\S+ pid (\d+) ", line):
+            fields["pid"] = match[1]
         elif match := re.search(r"a digits image of a (\d)", line):
             fields["digit"] = match[1]
         elif line.lstrip().startswith("curl "):
@@ -134,7 +133,6 @@ def read_banner(run: LocalRun) -> Banner:
         url=fields["url"],
         api_key=fields["key"],
         container_pid=int(fields["pid"]),
-        worker_pids=[int(pid) for pid in fields["workers"].split()],
         digit=int(fields["digit"]),
         curl=fields["curl"],
     )
@@ -171,6 +169,22 @@ def http_post(url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, b
         return error.code, error.read()
 
 
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (children, grandchildren...), from /proc."""
+    found: set[int] = set()
+    pending = [pid]
+    while pending:
+        parent = pending.pop()
+        for children in Path(f"/proc/{parent}/task").glob("*/children"):
+            try:
+                pids = {int(child) for child in children.read_text().split()}
+            except OSError:  # the task ended while we looked
+                continue
+            pending.extend(pids - found)
+            found |= pids
+    return found
+
+
 def pid_exists(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -190,7 +204,6 @@ def test_local_serves_the_printed_curl_and_stops_everything_on_a_signal(start_lo
     if api_key:
         assert banner.api_key == api_key
     assert banner.url.startswith("http://127.0.0.1:")
-    assert banner.worker_pids
 
     status, body = run_curl_command(banner.curl)
     assert status == 200, body
@@ -204,10 +217,16 @@ def test_local_serves_the_printed_curl_and_stops_everything_on_a_signal(start_lo
     assert no_key_status == 401
     assert b"x-api-key" in no_key_body
 
+    # Gunicorn forks its workers one after another: wait (bounded) until both are there.
+    deadline = time.monotonic() + 20
+    while len(processes := descendants(run.process.pid)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert banner.container_pid in processes
+    assert len(processes) >= 3  # the Gunicorn master and its two workers
     run.process.send_signal(stop_signal)
     assert run.process.wait(timeout=STOP_DEADLINE_SECONDS) == 0
     run.wait_for(rf"Stopped \({stop_signal.name}\)", timeout=5)
-    for pid in [banner.container_pid, *banner.worker_pids]:
+    for pid in processes:
         assert not pid_exists(pid), f"process {pid} outlived make local"
 
 
