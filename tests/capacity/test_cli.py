@@ -148,7 +148,7 @@ def test_server_slower_than_the_objective_stops_the_ramp_at_the_first_step(
     record = json.loads((tmp_path / cli.JSON_NAME).read_text())
     assert [step["users"] for step in record["steps"]] == [1]  # ramp stopped early
     assert record["steps"][0]["p99_ms"] > 10
-    assert record["stop_reason"].startswith("objective broken at 1 users: p99")
+    assert record["stop_reason"].startswith("objective broken at 1 user: p99")
     assert record["objective_broken"] is True
     assert record["operating_point"] is None
     assert record["stack_settings"] is None

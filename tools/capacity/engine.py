@@ -157,7 +157,8 @@ def run(plan: dict[str, Any]) -> tuple[str, bool]:
             record["error_kinds"] = dict(step.error_kinds)
             _emit({"type": "step", **record})
             if not step.meets(p99_objective_ms):
-                reason = f"objective broken at {users} users: {step.why_not(p99_objective_ms)}"
+                who = "1 user" if users == 1 else f"{users} users"
+                reason = f"objective broken at {who}: {step.why_not(p99_objective_ms)}"
                 break
             if budget_hit:
                 reason = f"request budget of {max_requests} requests reached"
