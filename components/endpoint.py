@@ -51,45 +51,71 @@ class EndpointArgs:
     variant_name: str = "AllTraffic"
     """Production variant; must stay the same across updates."""
     instance_type: str
+    """SageMaker hosting instance type of the variant."""
     initial_instance_count: int
+    """Instances the variant starts with (and keeps without autoscaling)."""
     autoscaling: bool
     """Register the variant with Application Auto Scaling."""
     min_instances: int = 1
+    """Autoscaling minimum (>= 1)."""
     max_instances: int = 1
+    """Autoscaling maximum."""
     invocations_per_instance_target: int = 600
     """SageMakerVariantInvocationsPerInstance target, per minute per instance."""
     scale_in_cooldown_seconds: int = 300
+    """Seconds after a scale-in before the next one."""
     scale_out_cooldown_seconds: int = 60
+    """Seconds after a scale-out before the next one."""
     update_mode: UpdateMode = UpdateMode.BLUE_GREEN
+    """Blue/green (a second fleet, traffic shifted) or rolling (batches of the fleet)."""
     traffic_routing: TrafficRouting = TrafficRouting.ALL_AT_ONCE
+    """Blue/green traffic shifting: all at once, canary or linear."""
     traffic_step_percent: int = 10
     """CANARY: first share of capacity; LINEAR: share per step."""
     traffic_wait_seconds: int = 300
+    """Blue/green: seconds between shifting steps, while the rollback alarms are watched."""
     termination_wait_seconds: int = 300
+    """Blue/green: seconds the old fleet is kept after all traffic moved."""
     maximum_execution_timeout_seconds: int = 3600
+    """Longest a deployment may take before SageMaker rolls it back."""
     rolling_batch_percent: int = 20
+    """Rolling: MaximumBatchSize as a percentage of the variant's capacity (5-50)."""
     rolling_wait_seconds: int = 300
+    """Rolling: seconds between batches."""
     rollback_alarm_names: Sequence[pulumi.Input[str]] = ()
     """Alarms that stop and roll back a deployment; empty disables auto-rollback."""
     rollback_alarm_arns: Sequence[pulumi.Input[str]] = ()
     """Their ARNs, for the role's ``cloudwatch:DescribeAlarms``."""
     image_uri: pulumi.Input[str]
+    """Digest-pinned serving image."""
     repository_arn: pulumi.Input[str]
+    """ECR repository the role may pull from."""
     model_data_url: pulumi.Input[str]
+    """``s3://`` URL of model.tar.gz."""
     model_object_arn: pulumi.Input[str]
+    """ARN of that object: the only one the role may read."""
     kms_key_arn: pulumi.Input[str]
+    """The stack's key (volumes, data capture)."""
     volume_kms: bool = True
     """Encrypt the instances' volumes with the key; False for NVMe (``*d``) types, which refuse it."""
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    """Private subnets of the model's VPC configuration."""
     subnet_arns: pulumi.Input[Sequence[pulumi.Input[str]]]
+    """Their ARNs, for ``ec2:CreateNetworkInterface``."""
     security_group_id: pulumi.Input[str]
+    """Security group of the endpoint's instances."""
     security_group_arn: pulumi.Input[str]
+    """Its ARN, for ``ec2:CreateNetworkInterface``."""
     vpc_arn: pulumi.Input[str]
+    """The VPC the role may create and delete ENIs in."""
     network_isolation: bool = True
+    """Run the container with no network access (it needs none)."""
     data_capture_percent: int = 0
     """0 turns data capture off."""
     data_capture_uri: pulumi.Input[str] | None = None
+    """``s3://`` prefix for captured requests and responses."""
     data_capture_arn: pulumi.Input[str] | None = None
+    """ARN pattern of the captured objects, for ``s3:PutObject``."""
     environment: dict[str, str] = field(default_factory=dict)
     """Extra container environment."""
 

@@ -48,10 +48,13 @@ class FrontDoorArgs:
     timeout_seconds: int
     """Lambda timeout, below API Gateway's 29 s integration timeout."""
     memory_mb: int = 256
+    """Lambda memory (and with it CPU)."""
     log_retention_days: int = 30
+    """Retention of the function's and the access logs' log groups."""
     rate_limit: float
     """Steady requests per second for the stage and the usage plan."""
     burst_limit: int
+    """Burst for the stage and the usage plan."""
     quota_per_day: int
     """Requests per day the API key may make."""
 

@@ -55,6 +55,7 @@ class MonitoringArgs:
     endpoint_name: str
     """Physical endpoint name (fixed, so the alarms can exist before the endpoint)."""
     variant_name: str
+    """Production variant of the endpoint (a dimension of every SageMaker metric)."""
     instance_type: str
     """For the CPU threshold (100 per vCPU)."""
     kms_key_arn: pulumi.Input[str]
@@ -62,21 +63,31 @@ class MonitoringArgs:
     alarm_emails: Sequence[str] = ()
     """E-mail subscriptions of the topic."""
     model_latency_p99_ms: int
+    """p99 ModelLatency threshold in milliseconds (the alarm converts to microseconds)."""
     error_rate_percent: float
+    """5XX share of invocations (and of API requests) that fires the alarm."""
     client_error_rate_percent: float
+    """4XX share of invocations that fires the alarm."""
     cpu_percent: int
     """Of all cores together."""
     memory_percent: int
+    """MemoryUtilization threshold."""
     invocations_per_instance_target: int
     """The autoscaling target (per minute per instance); sustained traffic above it is an alarm."""
     autoscaling: bool
+    """The variant is autoscaled: add the fleet-at-maximum alarm."""
     max_instances: int
+    """Autoscaling maximum (or the fixed instance count)."""
     fleet_at_max_minutes: int
+    """Minutes at the maximum before the fleet-at-maximum alarm fires."""
     function_name: pulumi.Input[str]
     """The front door's Lambda."""
     api_name: pulumi.Input[str]
+    """The REST API's name (a dimension of API Gateway metrics)."""
     stage_name: pulumi.Input[str]
+    """Its stage."""
     api_latency_p99_ms: int
+    """p99 API latency threshold in milliseconds."""
 
     def __post_init__(self) -> None:
         vcpus(self.instance_type)
