@@ -40,9 +40,10 @@ bind = [f"{_settings.bind_host}:{_settings.port}"]
 workers = _settings.workers
 # See the module docstring; overridable only to re-run the measurement.
 worker_class = os.environ.get(WORKER_CLASS, "gthread")
-# A few threads per worker: enough that a ping or a small request never waits for a large
-# batch in the same worker, few enough that the GIL is not fought over.
-threads = int(os.environ.get(THREADS, "4"))
+# Threads per worker: more than the requests a worker ever has in flight, so that a /ping always
+# finds a free thread. Only SERVER_PREDICT_CONCURRENCY (default 1) of them parse and predict at
+# a time (see xgbserve.app); the others wait without using CPU or hold idle keep-alives.
+threads = int(os.environ.get(THREADS, "8"))
 
 # XGBoost threads per worker so that workers * nthread <= cores: with 5 workers on 2 cores each
 # predicts on one thread and the OS spreads workers over cores, instead of 5 OpenMP pools of 2

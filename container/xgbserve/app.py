@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
@@ -120,6 +121,10 @@ def create_app(model: Model | None = None, settings: Settings | None = None) -> 
     version = model.version
     limit = settings.max_content_length
     default_accept = settings.default_accept
+    # Parsing and predicting are CPU-bound and a worker has one GIL: more than one at a time per
+    # worker only adds contention. Requests beyond that wait here without using CPU, so the
+    # worker's other threads (and /ping, answered before Flask) are never stuck behind them.
+    cpu_gate = threading.BoundedSemaphore(settings.predict_concurrency)
 
     @app.post("/invocations")
     def invocations() -> Response:
@@ -132,13 +137,14 @@ def create_app(model: Model | None = None, settings: Settings | None = None) -> 
                 f"the body is {declared} bytes; the limit is {limit} bytes (6 MB): "
                 "send fewer records per request",
             )
-        body = request.get_data(cache=False)
-        matrix = decoding.decode(body, content_type, model.num_features)
-        request.environ[_RECORDS_KEY] = matrix.shape[0]
-        predictions = model.predict(matrix)
-        payload = encoding.encode(
-            predictions, accept, selection=selection, objective=model.objective, num_class=model.num_class
-        )
+        body = request.get_data(cache=False)  # outside the gate: a slow upload holds no CPU slot
+        with cpu_gate:
+            matrix = decoding.decode(body, content_type, model.num_features)
+            request.environ[_RECORDS_KEY] = matrix.shape[0]
+            predictions = model.predict(matrix)
+            payload = encoding.encode(
+                predictions, accept, selection=selection, objective=model.objective, num_class=model.num_class
+            )
         response = Response(payload, status=200, mimetype=accept)
         response.headers[MODEL_VERSION_HEADER] = version
         return response

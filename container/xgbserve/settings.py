@@ -20,6 +20,7 @@ MAX_CONTENT_LENGTH = "MAX_CONTENT_LENGTH"
 XGBOOST_NTHREAD = "XGBOOST_NTHREAD"
 WORKER_CLASS = "SERVER_WORKER_CLASS"
 THREADS = "SERVER_THREADS"
+PREDICT_CONCURRENCY = "SERVER_PREDICT_CONCURRENCY"
 
 DEFAULT_MODEL_DIR = "/opt/ml/model"
 DEFAULT_PORT = 8080
@@ -67,6 +68,8 @@ class Settings:
     """Response type when the request's Accept is absent or */*."""
     inference_output: tuple[str, ...]
     """Selected classification outputs (SAGEMAKER_INFERENCE_OUTPUT), empty for the default."""
+    predict_concurrency: int = 1
+    """Requests per worker parsing/predicting at once; the worker's other threads stay free for pings."""
 
     @property
     def model_path(self) -> Path:
@@ -87,6 +90,7 @@ class Settings:
             max_content_length=_positive_int(env, MAX_CONTENT_LENGTH, DEFAULT_MAX_CONTENT_LENGTH),
             default_accept=env.get(DEFAULT_ACCEPT, "").strip().lower() or "text/csv",
             inference_output=tuple(key for key in output.split(",") if key),
+            predict_concurrency=_positive_int(env, PREDICT_CONCURRENCY, 1),
         )
 
 

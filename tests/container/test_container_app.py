@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -150,3 +152,32 @@ def test_settings_defaults_follow_the_contract() -> None:
     assert settings.model_dir == Path("/opt/ml/model")
     assert (settings.port, settings.bind_host, settings.workers, settings.timeout) == (8080, "0.0.0.0", 5, 60)
     assert settings.max_content_length == 6 * 1024 * 1024
+
+
+def test_ping_is_answered_while_every_predict_slot_is_taken(app: Flask, model: Model) -> None:
+    """Pings bypass the per-worker predict gate: a saturated worker still reports healthy."""
+    gate_holder = threading.Event()
+    release = threading.Event()
+    original = model.predict
+
+    def slow_predict(matrix: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        gate_holder.set()
+        release.wait(timeout=10)
+        return original(matrix)
+
+    model.predict = slow_predict  # type: ignore[method-assign]
+    try:
+        body = ",".join(["1"] * 64).encode()
+        worker = threading.Thread(
+            target=lambda: app.test_client().post("/invocations", data=body, content_type="text/csv")
+        )
+        worker.start()
+        assert gate_holder.wait(timeout=10)
+        started = time.perf_counter()
+        assert app.test_client().get("/ping").status_code == 200
+        assert time.perf_counter() - started < 1.0
+        release.set()
+        worker.join(timeout=10)
+    finally:
+        release.set()
+        model.predict = original  # type: ignore[method-assign]

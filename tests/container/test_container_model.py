@@ -79,3 +79,14 @@ def test_stray_files_next_to_the_model_are_ignored(tmp_path: Path, model_dirs: d
     (tmp_path / "README.md").write_text("not a model")
     (tmp_path / "code").mkdir()
     assert Model.load(tmp_path).num_features == 64
+
+
+def test_direct_dense_prediction_is_used_and_matches_inplace_predict(
+    model: Model, rows: npt.NDArray[np.float32]
+) -> None:
+    assert model._dense is not None
+    with_missing = rows[:50].copy()
+    with_missing[:, ::5] = np.nan
+    reference = model.booster.inplace_predict(with_missing, validate_features=False)
+    np.testing.assert_array_equal(model.predict(with_missing), reference)
+    np.testing.assert_array_equal(model.predict(rows[:1]), model.booster.inplace_predict(rows[:1]))
