@@ -123,7 +123,7 @@ def _request_shutdown(signum: int, frame: FrameType | None) -> None:
 @contextlib.contextmanager
 def serving_in_thread(server: BaseServer) -> Iterator[None]:
     """Serve ``server`` from a daemon thread until the block ends, then close it."""
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield
