@@ -19,7 +19,7 @@ import runpy
 import sys
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -315,11 +315,9 @@ class AwsMocks(pulumi.runtime.Mocks):
             out["arn"] = f"arn:aws:ec2:{self.region}:{self.account}:{arn_kind}/{resource_id}"
             out.setdefault("ownerId", self.account)
             return resource_id, out
-        handler = getattr(
-            self, "_" + typ.split(":")[-1].lower() + "_" + typ.split(":")[1].split("/")[0], None
-        )
+        handler = _TYPE_HANDLERS.get(typ)
         if handler is not None:
-            return handler(name, out)
+            return handler(self, name, out)
         resource_id = str(out.get(prop)) if prop else f"{name}-{_hex(typ, name, length=8)}"
         return resource_id, out
 
@@ -328,7 +326,7 @@ class AwsMocks(pulumi.runtime.Mocks):
         owner = self.account if account else ""
         return f"arn:aws:{service}:{region}:{owner}:{resource}"
 
-    # One method per type: _<resource>_<module>(logical name, outputs so far) -> (id, outputs).
+    # One method per type (see _TYPE_HANDLERS): (logical name, outputs so far) -> (id, outputs).
 
     def _key_kms(self, name: str, out: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         key_id = str(uuid.UUID(_hex("kms", name, length=32)))
@@ -467,3 +465,31 @@ class AwsMocks(pulumi.runtime.Mocks):
         plan_id = _hex("usageplan", name, length=6)
         out["arn"] = f"arn:aws:apigateway:{self.region}::/usageplans/{plan_id}"
         return plan_id, out
+
+
+_TYPE_HANDLERS: dict[str, Callable[[AwsMocks, str, dict[str, Any]], tuple[str, dict[str, Any]]]] = {
+    "aws:kms/key:Key": AwsMocks._key_kms,
+    "aws:s3/bucket:Bucket": AwsMocks._bucket_s3,
+    "aws:s3/bucketObjectv2:BucketObjectv2": AwsMocks._bucketobjectv2_s3,
+    "aws:ecr/repository:Repository": AwsMocks._repository_ecr,
+    "docker-build:index:Image": AwsMocks._image_index,
+    "aws:iam/role:Role": AwsMocks._role_iam,
+    "aws:iam/rolePolicy:RolePolicy": AwsMocks._rolepolicy_iam,
+    "aws:sagemaker/model:Model": AwsMocks._model_sagemaker,
+    "aws:sagemaker/endpointConfiguration:EndpointConfiguration": AwsMocks._endpointconfiguration_sagemaker,
+    "aws:sagemaker/endpoint:Endpoint": AwsMocks._endpoint_sagemaker,
+    "aws:appautoscaling/target:Target": AwsMocks._target_appautoscaling,
+    "aws:appautoscaling/policy:Policy": AwsMocks._policy_appautoscaling,
+    "aws:sns/topic:Topic": AwsMocks._topic_sns,
+    "aws:sns/topicSubscription:TopicSubscription": AwsMocks._topicsubscription_sns,
+    "aws:cloudwatch/metricAlarm:MetricAlarm": AwsMocks._metricalarm_cloudwatch,
+    "aws:cloudwatch/dashboard:Dashboard": AwsMocks._dashboard_cloudwatch,
+    "aws:cloudwatch/logGroup:LogGroup": AwsMocks._loggroup_cloudwatch,
+    "aws:lambda/function:Function": AwsMocks._function_lambda,
+    "aws:lambda/permission:Permission": AwsMocks._permission_lambda,
+    "aws:apigateway/restApi:RestApi": AwsMocks._restapi_apigateway,
+    "aws:apigateway/stage:Stage": AwsMocks._stage_apigateway,
+    "aws:apigateway/apiKey:ApiKey": AwsMocks._apikey_apigateway,
+    "aws:apigateway/usagePlan:UsagePlan": AwsMocks._usageplan_apigateway,
+}
+"""Resource types whose outputs need more than their inputs and an id (ARNs, URLs, generated values)."""
