@@ -182,3 +182,61 @@ def test_endpoint_name_is_a_valid_sagemaker_name_unique_per_stack():
     assert endpoint_name("xgboost-endpoint", "prod") == "xgboost-endpoint-prod"
     assert endpoint_name("xgboost_endpoint", "team.a/dev") == "xgboost-endpoint-team-a-dev"
     assert len(endpoint_name("p" * 40, "s" * 40)) == 63
+
+
+@pytest.mark.parametrize(
+    ("stack", "overrides", "key", "says"),
+    [
+        (
+            "prod",
+            {"availabilityZones": ["eu-west-1a", "west"]},
+            "availabilityZones",
+            "['west'] are not zone names",
+        ),
+        (
+            "prod",
+            {"availabilityZones": ["eu-west-1a", "eu-west-1a", "eu-west-1b"]},
+            "availabilityZones",
+            "a zone is listed twice",
+        ),
+        ("dev", {"vpcCidr": "10.41.0.1/16"}, "vpcCidr", "is not an IPv4 block"),
+        ("dev", {"vpcCidr": "10.0.0.0/8"}, "vpcCidr", "is not an IPv4 block from /16 to /28"),
+        ("dev", {"subnetPrefixLength": 29}, "subnetPrefixLength", "choose a prefix length from 16 to 28"),
+        ("dev", {"subnetHeadroomPercent": -1}, "subnetHeadroomPercent", "use 0 or more"),
+        ("dev", {"initialInstanceCount": 0}, "initialInstanceCount", "set at least 1"),
+        (
+            "prod",
+            {"minInstances": 0, "initialInstanceCount": 3},
+            "minInstances",
+            "set minInstances to 1 or more",
+        ),
+        ("prod", {"invocationsPerInstanceTarget": 0}, "invocationsPerInstanceTarget", "run make capacity"),
+        ("prod", {"scaleInCooldownSeconds": -5}, "scaleInCooldownSeconds", "use 0 or more seconds"),
+        ("prod", {"trafficStepPercent": 0}, "trafficStepPercent", "choose 1-100"),
+        ("prod", {"trafficWaitSeconds": 4000}, "trafficWaitSeconds", "choose 0-3600"),
+        ("prod", {"terminationWaitSeconds": -1}, "terminationWaitSeconds", "choose 0-3600"),
+        ("dev", {"rollingWaitSeconds": 3601}, "rollingWaitSeconds", "choose 0-3600"),
+        ("dev", {"maximumExecutionTimeoutSeconds": 60}, "maximumExecutionTimeoutSeconds", "choose 600-14400"),
+        ("prod", {"dataCapturePercent": 101}, "dataCapturePercent", "choose 0 (off) to 100"),
+        ("prod", {"cpuAlarmPercent": 0}, "cpuAlarmPercent", "choose 1-100"),
+        ("prod", {"memoryAlarmPercent": 101}, "memoryAlarmPercent", "choose 1-100"),
+        ("prod", {"modelLatencyP99Ms": 0}, "modelLatencyP99Ms", "use a positive figure"),
+        ("prod", {"apiQuotaPerDay": -1}, "apiQuotaPerDay", "use a positive figure"),
+        ("prod", {"lambdaMemoryMb": 64}, "lambdaMemoryMb", "choose 128-10240"),
+        ("prod", {"logRetentionDays": 10}, "logRetentionDays", "choose one of [1, 3, 5, 7, 14, 30"),
+        ("prod", {"environment": "staging"}, "environment", "choose one of dev, prod"),
+        ("prod", {"autoscaling": "yes"}, "autoscaling", "set xgboost-endpoint:autoscaling to true or false"),
+        ("prod", {"alarmEmails": "ops@example.com"}, "alarmEmails", "a list of e-mail addresses"),
+        (
+            "prod",
+            {"endpointInstanceQuotas": {"ml.c5.xlarge": "twelve"}},
+            "endpointInstanceQuotas",
+            "the quota for ml.c5.xlarge must be a whole number",
+        ),
+    ],
+)
+def test_each_rule_names_its_setting_and_the_fix(stack, overrides, key, says):
+    error = config_error(stack, **overrides)
+    message = problem(error, key)
+    assert says in message
+    assert "Fix: " in message
