@@ -26,6 +26,7 @@ import shlex
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,7 @@ DEFAULT_PORT = 8080
 DEFAULT_ENDPOINT_NAME = "xgboost-local"
 # The digits row shown in the printed curl command, and the class it shows.
 SAMPLE_ROW_INDEX = 0
+WATCH_INTERVAL_SECONDS = 0.5
 
 
 class LocalSettingsError(ValueError):
@@ -103,6 +105,10 @@ def _port(environ: Mapping[str, str], name: str, default: int) -> int:
     if not 0 <= value <= 65535:
         raise LocalSettingsError(f"{name}={raw!r} is not a port: use 0-65535 (0 = any free port)")
     return value
+
+
+class ContainerExitedError(RuntimeError):
+    """The container stopped on its own while ``make local`` was serving."""
 
 
 class _Shutdown(BaseException):
@@ -230,8 +236,14 @@ def run(settings: LocalSettings, out: TextIO) -> None:
             "Ctrl-C stops everything.\n"
         )
         out.flush()
-        # Parked until a signal handler raises _Shutdown; the servers work in their threads.
-        threading.Event().wait()
+        # The servers work in their threads; this one waits for a signal (_Shutdown is raised
+        # here) and watches the container, so a crashed server ends the run instead of leaving
+        # a front door that answers 503 to everything.
+        while (code := container.process.poll()) is None:
+            time.sleep(WATCH_INTERVAL_SECONDS)
+        raise ContainerExitedError(
+            f"the container exited with code {code} while serving; its log: {container_log}"
+        )
 
 
 def main() -> int:
@@ -244,6 +256,9 @@ def main() -> int:
         return 2
     except ContainerStartError as error:
         print(f"make local: the container did not start: {error}", file=sys.stderr)
+        return 1
+    except ContainerExitedError as error:
+        print(f"make local: {error}", file=sys.stderr)
         return 1
     except _Shutdown as stop:
         print(f"Stopped ({stop}).", flush=True)

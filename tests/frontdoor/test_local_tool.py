@@ -230,6 +230,24 @@ def test_local_serves_the_printed_curl_and_stops_everything_on_a_signal(start_lo
         assert not pid_exists(pid), f"process {pid} outlived make local"
 
 
+def test_container_that_dies_ends_the_run_with_a_message_and_exit_1(start_local):
+    run = start_local()
+    banner = read_banner(run)
+    workers = descendants(banner.container_pid)
+    assert workers  # /ping answered, so at least one worker is up
+
+    os.kill(banner.container_pid, signal.SIGKILL)
+
+    assert run.process.wait(timeout=STOP_DEADLINE_SECONDS) == 1
+    message = run.wait_for(r"the container exited", timeout=5).string
+    assert "container.log" in message
+    # Orphaned Gunicorn workers notice their master is gone and leave on their own.
+    deadline = time.monotonic() + 20
+    while any(pid_exists(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(pid_exists(pid) for pid in workers)
+
+
 def test_front_door_port_in_use_exits_2_naming_port_before_starting_the_container(start_local):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
