@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,7 +116,7 @@ class EndpointArgs:
     """``s3://`` prefix for captured requests and responses."""
     data_capture_arn: pulumi.Input[str] | None = None
     """ARN pattern of the captured objects, for ``s3:PutObject``."""
-    environment: dict[str, str] = field(default_factory=dict)
+    environment: Mapping[str, str] = field(default_factory=dict)
     """Extra container environment."""
 
     def __post_init__(self) -> None:
@@ -180,7 +180,7 @@ class Endpoint(pulumi.ComponentResource):
             primary_container=sm.ModelPrimaryContainerArgs(
                 image=args.image_uri,
                 model_data_url=args.model_data_url,
-                environment=args.environment or None,
+                environment=dict(args.environment) or None,
             ),
             vpc_config=sm.ModelVpcConfigArgs(
                 subnets=args.subnet_ids, security_group_ids=[args.security_group_id]
