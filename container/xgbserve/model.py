@@ -70,30 +70,31 @@ def _dense_predictor(booster: xgb.Booster) -> Callable[[npt.NDArray[np.float32]]
     no_proxy = ctypes.c_void_p()
 
     def predict(matrix: npt.NDArray[np.float32]) -> Predictions:
-        interface = json.dumps(
-            {
-                "data": [matrix.ctypes.data, True],
-                "shape": list(matrix.shape),
-                "strides": None,
-                "typestr": "<f4",
-                "version": 3,
-            }
+        rows, columns = matrix.shape
+        # The numpy array interface (read-only data pointer, C order), as inplace_predict sends it.
+        interface = (
+            f'{{"data":[{matrix.ctypes.data},true],"shape":[{rows},{columns}],'
+            f'"strides":null,"typestr":"<f4","version":3}}'
         ).encode()
         shape = ctypes.POINTER(ctypes.c_uint64)()
         dims = ctypes.c_uint64()
         preds = ctypes.POINTER(ctypes.c_float)()
         check(
             function(
-                handle, interface, _PREDICT_CONFIG, no_proxy,
-                ctypes.byref(shape), ctypes.byref(dims), ctypes.byref(preds),
+                handle,
+                interface,
+                _PREDICT_CONFIG,
+                no_proxy,
+                ctypes.byref(shape),
+                ctypes.byref(dims),
+                ctypes.byref(preds),
             )
         )
         out_shape = tuple(int(shape[i]) for i in range(dims.value))
-        size = 1
-        for extent in out_shape:
-            size *= extent
-        # The buffer belongs to the booster (thread-local) and is reused: copy it out.
-        return np.ctypeslib.as_array(preds, shape=(size,)).copy().reshape(out_shape)
+        out = np.empty(out_shape, dtype=np.float32)
+        # The buffer belongs to the booster (per thread) and is reused by the next call: copy it.
+        ctypes.memmove(out.ctypes.data, preds, out.nbytes)
+        return out
 
     return predict
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -121,13 +120,13 @@ def test_default_accept_comes_from_the_environment(model: Model, rows: npt.NDArr
 
 
 def test_access_log_is_one_json_line_with_latency_and_records(
-    client: FlaskClient, rows: npt.NDArray[np.float32], caplog: pytest.LogCaptureFixture
+    client: FlaskClient, rows: npt.NDArray[np.float32], capfd: pytest.CaptureFixture[str]
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="xgbserve.access"):
-        client.post("/invocations", data=csv_of(rows[:7]), content_type="text/csv")
-    entries = [json.loads(r.getMessage()) for r in caplog.records if r.name == "xgbserve.access"]
-    assert len(entries) == 1
-    entry = entries[0]
+    capfd.readouterr()
+    client.post("/invocations", data=csv_of(rows[:7]), content_type="text/csv")
+    lines = capfd.readouterr().out.splitlines()
+    assert len(lines) == 1
+    entry = json.loads(lines[0])
     assert entry["path"] == "/invocations"
     assert entry["status"] == 200
     assert entry["records"] == 7
@@ -154,30 +153,33 @@ def test_settings_defaults_follow_the_contract() -> None:
     assert settings.max_content_length == 6 * 1024 * 1024
 
 
-def test_ping_is_answered_while_every_predict_slot_is_taken(app: Flask, model: Model) -> None:
-    """Pings bypass the per-worker predict gate: a saturated worker still reports healthy."""
-    gate_holder = threading.Event()
+def test_ping_is_answered_while_a_predict_is_running(model: Model, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pings bypass parsing and prediction: a worker busy predicting still reports healthy."""
+    predicting = threading.Event()
     release = threading.Event()
     original = model.predict
 
     def slow_predict(matrix: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        gate_holder.set()
+        predicting.set()
         release.wait(timeout=10)
         return original(matrix)
 
-    model.predict = slow_predict  # type: ignore[method-assign]
-    try:
-        body = ",".join(["1"] * 64).encode()
-        worker = threading.Thread(
-            target=lambda: app.test_client().post("/invocations", data=body, content_type="text/csv")
+    monkeypatch.setattr(model, "predict", slow_predict)
+    busy_app = create_app(model, _settings())
+    body = ",".join(["1"] * 64).encode()
+    statuses: list[int] = []
+    worker = threading.Thread(
+        target=lambda: statuses.append(
+            busy_app.test_client().post("/invocations", data=body, content_type="text/csv").status_code
         )
-        worker.start()
-        assert gate_holder.wait(timeout=10)
+    )
+    worker.start()
+    try:
+        assert predicting.wait(timeout=10)
         started = time.perf_counter()
-        assert app.test_client().get("/ping").status_code == 200
+        assert busy_app.test_client().get("/ping").status_code == 200
         assert time.perf_counter() - started < 1.0
-        release.set()
-        worker.join(timeout=10)
     finally:
         release.set()
-        model.predict = original  # type: ignore[method-assign]
+        worker.join(timeout=10)
+    assert statuses == [200]
