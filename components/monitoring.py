@@ -187,9 +187,12 @@ class Monitoring(pulumi.ComponentResource):
         alarms.append(
             self._alarm(
                 "invocations-per-instance",
-                "invocations per instance above the scaling target of "
-                f"{args.invocations_per_instance_target}/min "
-                "for 10 minutes: scaling is not keeping up",
+                f"invocations per instance above {args.invocations_per_instance_target}/min for 10 minutes: "
+                + (
+                    "autoscaling is not keeping up (at its maximum, or cooling down)"
+                    if args.autoscaling
+                    else "more traffic than the fixed fleet was sized for; add instances"
+                ),
                 metric_name="InvocationsPerInstance",
                 namespace=SAGEMAKER,
                 dimensions=variant,

@@ -116,8 +116,10 @@ def test_the_configuration_carries_type_count_model_key_and_capture(prod):
     assert capture["initialSamplingPercentage"] == 5
     assert capture["kmsKeyId"] == key
     assert capture["destinationS3Uri"].endswith("/data-capture")
-    # auto-named: a replacement gets a new name and the endpoint switches to it
+    # auto-named and replaced create-before-delete: the endpoint moves to the new configuration
+    # before the old one is deleted (terraform-provider-aws #21811, #40048)
     assert "name" not in config.inputs
+    assert config.delete_before_replace is False
 
 
 def test_nvme_instance_types_get_no_kms_key():

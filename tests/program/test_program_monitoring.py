@@ -99,6 +99,11 @@ def test_traffic_above_the_scaling_target_is_an_alarm(prod):
         60,
     )
     assert inputs["threshold"] == 12000
+    assert "autoscaling is not keeping up" in inputs["alarmDescription"]
+
+
+def test_a_fixed_fleet_is_told_to_add_instances(dev):
+    assert "add instances" in alarm(dev, "invocations-per-instance")["alarmDescription"]
 
 
 def test_a_fleet_stuck_at_its_maximum_is_an_alarm_only_when_autoscaled(prod, dev):
