@@ -53,7 +53,7 @@ def _figure(
 ) -> dict[str, Any]:
     return {
         "name": name,
-        "value": round(value, 3),
+        "value": round(value, 4),
         "unit": unit,
         "baseline": baseline,
         "ratio": round(value / base, 2) if base else None,
