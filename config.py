@@ -389,6 +389,16 @@ def _validate_update(s: Settings) -> list[Problem]:
     problems: list[Problem] = []
     add = problems.append
     if s.update_mode is UpdateMode.ROLLING:
+        smallest = s.min_instances if s.autoscaling else s.initial_instance_count
+        if smallest == 1:
+            add(
+                Problem(
+                    key="updateMode",
+                    problem="a rolling batch must be 5-50% of the variant, and with 1 instance a batch "
+                    "of one is 100%",
+                    fix="use blue-green (ALL_AT_ONCE for no traffic shifting) or run at least 2 instances",
+                )
+            )
         if not 5 <= s.rolling_batch_percent <= 50:
             add(
                 Problem(

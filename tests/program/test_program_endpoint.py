@@ -150,14 +150,24 @@ def test_prod_deploys_blue_green_canary_with_rollback_on_the_alarms(prod):
     assert rollback == names
 
 
-def test_dev_rolls_its_single_instance_and_waits_briefly(dev):
+def test_dev_replaces_its_single_instance_all_at_once_without_waiting(dev):
     deployment = one(dev, "aws:sagemaker/endpoint:Endpoint").inputs["deploymentConfig"]
+    policy = deployment["blueGreenUpdatePolicy"]
+    assert policy["trafficRoutingConfiguration"] == {"type": "ALL_AT_ONCE", "waitIntervalInSeconds": 60}
+    assert policy["terminationWaitInSeconds"] == 0
+    assert policy["maximumExecutionTimeoutInSeconds"] == 1800
+    assert len(deployment["autoRollbackConfiguration"]["alarms"]) == 2
+
+
+def test_rolling_updates_go_in_batches_and_roll_back_at_once():
+    graph = evaluate_stack("prod", config_overrides={"updateMode": "rolling", "rollingBatchPercent": 34})
+    deployment = one(graph, "aws:sagemaker/endpoint:Endpoint").inputs["deploymentConfig"]
     assert "blueGreenUpdatePolicy" not in deployment
     assert deployment["rollingUpdatePolicy"] == {
-        "maximumBatchSize": {"type": "CAPACITY_PERCENT", "value": 50},
+        "maximumBatchSize": {"type": "CAPACITY_PERCENT", "value": 34},
         "rollbackMaximumBatchSize": {"type": "CAPACITY_PERCENT", "value": 100},
-        "waitIntervalInSeconds": 60,
-        "maximumExecutionTimeoutInSeconds": 1800,
+        "waitIntervalInSeconds": 300,
+        "maximumExecutionTimeoutInSeconds": 7200,
     }
 
 
