@@ -171,21 +171,32 @@ def _gateway_error(status: HTTPStatus, message: str, request_id: str) -> HttpAns
 
 def answer_from_proxy_response(response: object, request_id: str) -> HttpAnswer:
     """Turn the function's proxy response into HTTP, or 502 if it is not one (as API Gateway)."""
-    if not isinstance(response, Mapping):
+    try:
+        return _proxy_answer(response, request_id)
+    except (TypeError, ValueError, AttributeError):  # binascii.Error is a ValueError
         return _gateway_error(HTTPStatus.BAD_GATEWAY, "Internal server error", request_id)
+
+
+def _proxy_answer(response: object, request_id: str) -> HttpAnswer:
+    if not isinstance(response, Mapping):
+        raise TypeError("not a proxy response")
     status = response.get("statusCode")
     body = response.get("body") or ""
     if not isinstance(status, int) or not 100 <= status <= 599 or not isinstance(body, str):
-        return _gateway_error(HTTPStatus.BAD_GATEWAY, "Internal server error", request_id)
+        raise TypeError("not a proxy response")
+    # Lambda serialises the response as JSON; too big for it, and the invocation fails.
     if len(json.dumps(response)) > MAX_LAMBDA_RESPONSE_BYTES:
-        return _gateway_error(HTTPStatus.BAD_GATEWAY, "Internal server error", request_id)
+        raise ValueError("response over Lambda's limit")
     headers: list[tuple[str, str]] = [("x-amzn-RequestId", request_id)]
     multi = response.get("multiValueHeaders") or {}
     single = response.get("headers") or {}
     for name, values in multi.items():
         headers.extend((str(name), str(value)) for value in values)
     headers.extend((str(name), str(value)) for name, value in single.items() if name not in multi)
-    payload = base64.b64decode(body) if response.get("isBase64Encoded") else body.encode("utf-8")
+    if response.get("isBase64Encoded"):
+        payload = base64.b64decode(body, validate=True)
+    else:
+        payload = body.encode("utf-8")
     return HttpAnswer(status, headers, payload)
 
 

@@ -287,6 +287,9 @@ def test_gateway_decodes_base64_responses_and_repeats_multi_value_headers(gatewa
         pytest.param(RuntimeError("handler bug with a secret"), id="raises"),
         pytest.param({"body": "no status"}, id="no-status-code"),
         pytest.param("not a dict", id="not-a-mapping"),
+        pytest.param({"statusCode": 200, "body": "%%%", "isBase64Encoded": True}, id="bad-base64"),
+        pytest.param({"statusCode": 200, "body": "", "multiValueHeaders": ["x"]}, id="bad-headers"),
+        pytest.param({"statusCode": 200, "body": "x" * (6 * 1024 * 1024 + 1)}, id="over-6-mb"),
     ],
 )
 def test_gateway_answers_502_when_the_function_fails_without_its_details(gateway_for, capsys, handler_result):
