@@ -19,6 +19,7 @@ import runpy
 import sys
 import threading
 import uuid
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,7 +112,11 @@ def evaluate_stack(
             return pulumi.Output.from_input(_resolve_exports(outputs, exports))
 
         try:
-            run()
+            with warnings.catch_warnings():
+                # pulumi_aws warns about its own deprecated classes while its service modules load
+                # (the program uses none of them); the noise would bury a warning that matters.
+                warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"pulumi_aws\.")
+                run()
         finally:
             settings.ROOT.set(None)
             if added_to_path:

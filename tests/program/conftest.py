@@ -39,11 +39,3 @@ def prod() -> ResourceGraph:
 def dev(demo_model_dir: Path) -> ResourceGraph:
     return evaluate_stack("dev")
 
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # pulumi_aws warns about its own deprecated classes while its modules load; that is not ours
-    # to fix, and the noise would hide a warning that is.
-    here = Path(__file__).parent
-    for item in items:
-        if item.path.is_relative_to(here):
-            item.add_marker(pytest.mark.filterwarnings("ignore::DeprecationWarning:pulumi_aws"))
