@@ -241,7 +241,10 @@ class Endpoint(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(
                     parent=self,
                     # The registration belongs to one instance type: a type change replaces the
-                    # configuration and, through this trigger, the target, deleting it first.
+                    # configuration and, through this trigger, the target (deregistered before it
+                    # registers again). Pulumi deregisters it only after the endpoint update, which
+                    # AWS refuses while the variant is autoscaled: such a change takes two
+                    # deployments, autoscaling off first (README, "Known limits").
                     replacement_trigger=args.instance_type,
                     delete_before_replace=True,
                 ),
