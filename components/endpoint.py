@@ -9,7 +9,8 @@ Provider traps this component is built around (../shared/AWS-FACTS.md):
 - the scalable target can only be registered once the endpoint is in service: its resource id is
   built from the endpoint's ``name`` output, which records the dependency;
 - an autoscaling target blocks an instance-type change: the target's identity is tied to the
-  instance type, so both are replaced together.
+  instance type, so both are replaced together; AWS still needs the target gone before the
+  endpoint update, so the change is rolled out in two deployments (autoscaling off, then the type).
 """
 
 from __future__ import annotations
