@@ -41,7 +41,6 @@ API_GATEWAY_INTEGRATION_TIMEOUT_SECONDS = 29
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _S3_MODEL_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>.+\.tar\.gz)$")
-_NVME_FAMILIES_WITHOUT_D = frozenset({"g5", "g6", "g6e", "p5", "p5e", "p5en", "trn1", "trn1n"})
 _AZ = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d[a-z]$")
 
 
@@ -177,7 +176,7 @@ class Settings:
     def supports_kms_volume_key(self) -> bool:
         """False for instance types with local NVMe storage (``*d``), where CreateEndpointConfig
         refuses a KMS key."""
-        return not nvme_instance_type(self.instance_type)
+        return not fleet.has_local_nvme(self.instance_type)
 
 
 @cache
@@ -187,15 +186,6 @@ def sagemaker_instance_types() -> frozenset[str]:
 
     model = botocore.session.get_session().get_service_model("sagemaker")
     return frozenset(model.shape_for("ProductionVariantInstanceType").enum)
-
-
-def nvme_instance_type(instance_type: str) -> bool:
-    """Local NVMe storage, where CreateEndpointConfig refuses a KMS key: a ``d`` among the family's
-    attribute letters (``ml.m5d``, ``ml.g4dn``, ``ml.c6id``) or a family whose instance store is not
-    in its name (EC2's "Instance store volumes" table)."""
-    family = instance_type.split(".")[1] if instance_type.count(".") == 2 else ""
-    match = re.match(r"^[a-z]+\d+(?P<suffix>[a-z-]*)$", family)
-    return bool(match and "d" in match.group("suffix")) or family in _NVME_FAMILIES_WITHOUT_D
 
 
 def endpoint_name(project: str, stack: str) -> str:

@@ -48,6 +48,20 @@ def is_burstable(instance_type: str) -> bool:
     return bool(_BURSTABLE.match(instance_type))
 
 
+# Families with local NVMe instance storage: a "d" among the attribute letters after the
+# generation (m5d, c5d, r5d, g4dn, p3dn, p4d, m6id ...), plus families whose instance store is not
+# in the name (EC2 "Instance store volumes" table). CreateEndpointConfig refuses a KMS key for them.
+_LOCAL_NVME_FAMILY = re.compile(r"^ml\.[a-z]+\d+[a-z]*d[a-z]*\.")
+_LOCAL_NVME_UNMARKED = (
+    "ml.g5.", "ml.g6.", "ml.g6e.", "ml.p5.", "ml.p5e.", "ml.p5en.", "ml.trn1.", "ml.trn1n.",
+)
+
+
+def has_local_nvme(instance_type: str) -> bool:
+    """True for instance types with local NVMe storage, where AWS refuses an endpoint KMS key."""
+    return bool(_LOCAL_NVME_FAMILY.match(instance_type)) or instance_type.startswith(_LOCAL_NVME_UNMARKED)
+
+
 def looks_like_instance_type(instance_type: str) -> bool:
     """A cheap shape check (``ml.<family>.<size>``); the authoritative list is botocore's enum."""
     return bool(_INSTANCE_TYPE.match(instance_type))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from pulumi_policy import (
     EnforcementLevel,
     ReportViolation,
@@ -13,29 +11,9 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from lib.fleet import QuotaTable, UpdateMode, is_burstable, quota_shortfalls
+from lib.fleet import QuotaTable, UpdateMode, has_local_nvme, is_burstable, quota_shortfalls
 from policies import props, settings, topology
 from policies.props import UNKNOWN
-
-# Families with local NVMe instance storage: a "d" among the attribute letters after the
-# generation (m5d, c5d, r5d, g4dn, p3dn, p4d, m6id ...), plus families whose instance store is not
-# in the name (EC2 "Instance store volumes" table). CreateEndpointConfig refuses a KMS key for them.
-_LOCAL_NVME_FAMILY = re.compile(r"^ml\.[a-z]+\d+[a-z]*d[a-z]*\.")
-_LOCAL_NVME_UNMARKED = (
-    "ml.g5.",
-    "ml.g6.",
-    "ml.g6e.",
-    "ml.p5.",
-    "ml.p5e.",
-    "ml.p5en.",
-    "ml.trn1.",
-    "ml.trn1n.",
-)
-
-
-def has_local_nvme(instance_type: str) -> bool:
-    """True for instance types with local NVMe storage, where AWS refuses an endpoint KMS key."""
-    return bool(_LOCAL_NVME_FAMILY.match(instance_type)) or instance_type.startswith(_LOCAL_NVME_UNMARKED)
 
 
 def _describe_fleet(endpoint: topology.Endpoint) -> str:

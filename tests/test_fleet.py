@@ -93,3 +93,22 @@ def test_fleet_surviving_the_loss_of_one_az():
 def test_instances_for_load_rounds_up():
     assert fleet.instances_for_load(101, 50) == 3
     assert fleet.instances_for_load(0, 50) == 1
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "nvme"),
+    [
+        ("ml.m5d.large", True),
+        ("ml.g4dn.xlarge", True),
+        ("ml.p4d.24xlarge", True),
+        ("ml.c6id.2xlarge", True),
+        ("ml.g5.xlarge", True),
+        ("ml.c5.xlarge", False),
+        ("ml.c5n.xlarge", False),
+        ("ml.m5.xlarge", False),
+        ("ml.t2.medium", False),
+        ("ml.inf1.xlarge", False),
+    ],
+)
+def test_local_nvme_types_are_recognised_for_the_kms_rule(instance_type, nvme):
+    assert fleet.has_local_nvme(instance_type) is nvme

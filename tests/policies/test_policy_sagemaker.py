@@ -9,7 +9,6 @@ from policy_checks import failing, messages, run_policy
 from policy_graphs import HAPPY_PACK_CONFIG, HAPPY_QUOTAS, happy_graph, mutate, relink, remove, rename_stack
 
 from policies.runner import run_pack
-from policies.sagemaker import has_local_nvme
 from policies.settings import PolicyConfigError
 
 ENDPOINT = "serving-endpoint"
@@ -233,22 +232,6 @@ def test_nvme_instance_type_without_kms_key_passes() -> None:
     assert messages(graph, "sagemaker-endpoint-config-kms-key") == []
 
 
-@pytest.mark.parametrize(
-    ("instance_type", "nvme"),
-    [
-        ("ml.m5d.large", True),
-        ("ml.g4dn.xlarge", True),
-        ("ml.p4d.24xlarge", True),
-        ("ml.c6id.large", True),
-        ("ml.g5.xlarge", True),
-        ("ml.c5.large", False),
-        ("ml.m5.xlarge", False),
-        ("ml.t2.medium", False),
-        ("ml.inf1.xlarge", False),
-    ],
-)
-def test_local_nvme_instance_types(instance_type: str, nvme: bool) -> None:
-    assert has_local_nvme(instance_type) is nvme
 
 
 # sagemaker-model-vpc-config and sagemaker-model-network-isolation

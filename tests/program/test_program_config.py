@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from config import ConfigError, endpoint_name, nvme_instance_type, sagemaker_instance_types
+from config import ConfigError, endpoint_name, sagemaker_instance_types
 from lib.evaluate import evaluate_stack
 
 
@@ -152,30 +152,6 @@ def test_prod_must_roll_back_on_alarms():
 def test_a_vpc_too_small_for_its_subnets_is_refused():
     error = config_error("dev", vpcCidr="10.41.0.0/27", subnetPrefixLength=27)
     assert "10.41.0.0/27 holds 1 /27 subnet(s), the stack needs 2" in problem(error, "vpcCidr")
-
-
-@pytest.mark.parametrize(
-    ("instance_type", "nvme"),
-    [
-        ("ml.m5d.large", True),
-        ("ml.g4dn.xlarge", True),
-        ("ml.c6id.2xlarge", True),
-        ("ml.c5.xlarge", False),
-        ("ml.c5n.xlarge", False),
-        ("ml.t2.medium", False),
-    ],
-)
-def test_nvme_types_are_recognised_for_the_kms_rule(instance_type, nvme):
-    assert nvme_instance_type(instance_type) is nvme
-
-
-def test_the_program_and_the_policy_pack_agree_on_every_nvme_type():
-    from policies.sagemaker import has_local_nvme  # noqa: PLC0415 - only this test needs the pack
-
-    disagreements = [
-        t for t in sorted(sagemaker_instance_types()) if nvme_instance_type(t) != has_local_nvme(t)
-    ]
-    assert disagreements == []
 
 
 def test_endpoint_name_is_a_valid_sagemaker_name_unique_per_stack():
