@@ -37,6 +37,10 @@ ACCESS_LOG_FORMAT = json.dumps(
 )
 
 
+BINARY_MEDIA_TYPES = ("application/x-recordio-protobuf", "application/octet-stream")
+"""Payload types API Gateway must pass to the Lambda (and back) as binary."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class FrontDoorArgs:
     lambda_dir: Path
@@ -165,6 +169,9 @@ class FrontDoor(pulumi.ComponentResource):
             description="POST /predict: the XGBoost model behind an API key",
             endpoint_configuration=aws.apigateway.RestApiEndpointConfigurationArgs(types="REGIONAL"),
             api_key_source="HEADER",
+            # Without these, API Gateway treats a recordio-protobuf body as text and corrupts it, and a
+            # binary answer the handler base64-encodes reaches the client as base64 text.
+            binary_media_types=list(BINARY_MEDIA_TYPES),
             tags=name_tag(f"{name}-api"),
             opts=child,
         )

@@ -45,6 +45,7 @@ def test_the_function_may_invoke_only_this_endpoint_and_write_its_own_logs(prod)
 def test_post_predict_requires_an_api_key_and_proxies_to_the_function(prod):
     api = one(prod, "aws:apigateway/restApi:RestApi")
     assert api.inputs["endpointConfiguration"]["types"] == "REGIONAL"
+    assert "application/x-recordio-protobuf" in api.inputs["binaryMediaTypes"]
     resource = one(prod, "aws:apigateway/resource:Resource")
     assert resource.inputs["pathPart"] == "predict"
     method = one(prod, "aws:apigateway/method:Method").inputs
