@@ -13,8 +13,9 @@ machine load):
 - memory: RSS and PSS of the master and all workers, at rest and under load.
 
 Needs ``wrk`` (``apt-get install -y wrk``). Run: ``.venv/bin/python -m bench.bench_container``
-(``--runs 3 --seconds 5`` by default, a few minutes in all; ``--worker-classes gthread,sync``
-adds the worker-class comparison). Results: ``bench/results/container.json``.
+(``--runs 3 --seconds 5`` by default, a few minutes in all; ``--compare-workers gthread,sync``
+adds the worker-class comparison, both served at once and measured in alternation).
+Results: ``bench/results/container.json`` (and ``container-workers.json``).
 """
 
 from __future__ import annotations
@@ -90,9 +91,20 @@ def _ms(text: str) -> float:
 
 def run_wrk(url: str, script: Path, seconds: float, connections: int) -> WrkResult:
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{round(seconds)}s", "--latency", "-s", str(script),
-         f"{url}/invocations"],
-        capture_output=True, text=True, check=True, timeout=seconds + 60,
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{round(seconds)}s",
+            "--latency",
+            "-s",
+            str(script),
+            f"{url}/invocations",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 60,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
@@ -155,7 +167,8 @@ def minimal_app(workers: int, worker_class: str, threads: int) -> Iterator[tuple
         )
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--config", str(conf)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         try:
             url = f"http://{LOOPBACK}:{port}"
@@ -207,13 +220,104 @@ def _collect_wrk(out: list[WrkResult], url: str, script: Path, seconds: float, c
     out.append(run_wrk(url, script, seconds, connections))
 
 
+def ping_under_load(
+    url: str, pid: int, single_lua: Path, batch_lua: Path, seconds: float
+) -> tuple[list[float], float, tuple[float, float]]:
+    """Ping latencies (ms) while 8 connections send single records and 8 send 1,000-record batches."""
+    stop = threading.Event()
+    samples: list[float] = []
+    pinger = threading.Thread(target=ping_latencies, args=(url, stop, samples))
+    results: list[WrkResult] = []
+    loaders = [
+        threading.Thread(target=_collect_wrk, args=(results, url, lua, seconds, 8))
+        for lua in (single_lua, batch_lua)
+    ]
+    for thread in loaders:
+        thread.start()
+    time.sleep(0.5)  # let the load build before sampling pings
+    pinger.start()
+    memory = memory_mb(pid)
+    for thread in loaders:
+        thread.join()
+    stop.set()
+    pinger.join()
+    return samples, sum(r.requests_per_second for r in results), memory
+
+
+def _p99(samples: list[float]) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] if ordered else 0.0
+
+
+def compare_worker_classes(
+    classes: list[str], threads: int, runs: int, seconds: float, work: Path
+) -> list[dict[str, Any]]:
+    """All worker classes served at once and measured in alternation, so they share the machine's load."""
+    model_dir = write_model(train_demo_booster(), work / "model", "json").parent
+    rows = digits_rows()
+    batch = np.ascontiguousarray(np.resize(rows, (BATCH_ROWS, rows.shape[1])))
+    (work / "single.csv").write_bytes(",".join(f"{v:g}" for v in rows[0]).encode() + b"\n")
+    (work / "batch.csv").write_bytes("".join(",".join(f"{v:g}" for v in r) + "\n" for r in batch).encode())
+    single_lua, batch_lua = work / "single.lua", work / "batch.lua"
+    single_lua.write_text(_LUA.format(body=work / "single.csv"))
+    batch_lua.write_text(_LUA.format(body=work / "batch.csv"))
+    workers = 2 * (os.cpu_count() or 1) + 1
+    single: dict[str, list[WrkResult]] = {c: [] for c in classes}
+    pings: dict[str, list[float]] = {c: [] for c in classes}
+    with contextlib.ExitStack() as stack:
+        servers = {
+            c: stack.enter_context(
+                running_container(
+                    model_dir, workers=workers, env={"SERVER_WORKER_CLASS": c, "SERVER_THREADS": str(threads)}
+                )
+            )
+            for c in classes
+        }
+        for c in classes:
+            run_wrk(servers[c].url, single_lua, 1, CONNECTIONS)
+        for _ in range(runs):
+            for c in classes:
+                single[c].append(run_wrk(servers[c].url, single_lua, seconds, CONNECTIONS))
+                samples, _, _ = ping_under_load(
+                    servers[c].url, servers[c].pid, single_lua, batch_lua, seconds
+                )
+                pings[c].extend(samples)
+    med = statistics.median
+    base = classes[0]
+    figures: list[dict[str, Any]] = []
+    for c in classes:
+        figures.append(
+            _figure(
+                f"{c}: single-record CSV req/s, {CONNECTIONS} conns",
+                med(r.requests_per_second for r in single[c]),
+                "req/s",
+                f"{base} in the same runs",
+                med(r.requests_per_second for r in single[base]),
+            )
+        )
+        figures.append(_figure(f"{c}: single-record CSV p99", med(r.p99_ms for r in single[c]), "ms"))
+        figures.append(
+            _figure(
+                f"{c}: /ping p99 while saturated",
+                _p99(pings[c]),
+                "ms",
+                f"{base} in the same runs",
+                _p99(pings[base]),
+            )
+        )
+        figures.append(_figure(f"{c}: /ping median while saturated", med(pings[c]), "ms"))
+    return figures
+
+
 def cold_start_seconds(model_dir: Path, env: dict[str, str]) -> float:
     port = free_port()
     child_env = {**os.environ, **env, "MODEL_DIR": str(model_dir), "PORT": str(port), "BIND_HOST": LOOPBACK}
     started = time.monotonic()
     process = subprocess.Popen(
         [sys.executable, str(Path(__file__).resolve().parent.parent / "container" / "serve")],
-        env=child_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=child_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         _wait_ping(f"http://{LOOPBACK}:{port}", started + 30)
@@ -277,25 +381,12 @@ def measure(runs: int, seconds: float, worker_class: str, threads: int, work: Pa
             inproc_1.append(in_process_records_per_second(booster, batch, 1, seconds / 2))
             inproc_2.append(in_process_records_per_second(booster, batch, 2, seconds / 2))
         for _ in range(runs):
-            stop = threading.Event()
-            samples: list[float] = []
-            pinger = threading.Thread(target=ping_latencies, args=(server.url, stop, samples))
-            results: list[WrkResult] = []
-            loaders = [
-                threading.Thread(target=_collect_wrk, args=(results, server.url, lua, seconds, 8))
-                for lua in (single_lua, batch_lua)
-            ]
-            for thread in loaders:
-                thread.start()
-            time.sleep(0.5)  # let the load build before sampling pings
-            pinger.start()
-            load_mem.append(memory_mb(server.pid))
-            for thread in loaders:
-                thread.join()
-            stop.set()
-            pinger.join()
+            samples, throughput, memory = ping_under_load(
+                server.url, server.pid, single_lua, batch_lua, seconds
+            )
             ping_ms.extend(samples)
-            load_during_ping.append(sum(r.requests_per_second for r in results))
+            load_during_ping.append(throughput)
+            load_mem.append(memory)
     cold = [cold_start_seconds(model_dir, env) for _ in range(runs)]
 
     med = statistics.median
@@ -303,21 +394,34 @@ def measure(runs: int, seconds: float, worker_class: str, threads: int, work: Pa
     minimal_rps = med(r.requests_per_second for r in minimal_single)
     batch_rps = med(r.requests_per_second for r in ours_batch) * BATCH_ROWS
     in1, in2 = med(inproc_1), med(inproc_2)
-    finite_pings = sorted(ping_ms)
-    p99_ping = (
-        finite_pings[min(len(finite_pings) - 1, int(0.99 * len(finite_pings)))] if finite_pings else 0.0
-    )
+    p99_ping = _p99(ping_ms)
     errors = sum(r.errors for r in ours_single + ours_batch)
     return [
-        _figure(f"single-record CSV req/s, {CONNECTIONS} conns ({label})", ours_rps, "req/s",
-                "minimal Flask app, same Gunicorn settings", minimal_rps),
-        _figure("single-record CSV p99", med(r.p99_ms for r in ours_single), "ms",
-                "minimal app p99", med(r.p99_ms for r in minimal_single)),
+        _figure(
+            f"single-record CSV req/s, {CONNECTIONS} conns ({label})",
+            ours_rps,
+            "req/s",
+            "minimal Flask app, same Gunicorn settings",
+            minimal_rps,
+        ),
+        _figure(
+            "single-record CSV p99",
+            med(r.p99_ms for r in ours_single),
+            "ms",
+            "minimal app p99",
+            med(r.p99_ms for r in minimal_single),
+        ),
         _figure("minimal Flask app req/s (baseline)", minimal_rps, "req/s"),
-        _figure("1,000-record CSV batches", batch_rps, "records/s",
-                "in-process inplace_predict, 1 thread", in1),
-        _figure("1,000-record CSV batches vs 2 threads", batch_rps, "records/s",
-                "in-process inplace_predict, 2 threads", in2),
+        _figure(
+            "1,000-record CSV batches", batch_rps, "records/s", "in-process inplace_predict, 1 thread", in1
+        ),
+        _figure(
+            "1,000-record CSV batches vs 2 threads",
+            batch_rps,
+            "records/s",
+            "in-process inplace_predict, 2 threads",
+            in2,
+        ),
         _figure("in-process inplace_predict, 1 thread", in1, "records/s"),
         _figure("in-process inplace_predict, 2 threads", in2, "records/s"),
         _figure("/ping p99 while /invocations is saturated", p99_ping, "ms"),
@@ -333,6 +437,17 @@ def measure(runs: int, seconds: float, worker_class: str, threads: int, work: Pa
     ]
 
 
+def _write(name: str, command: str, figures: list[dict[str, Any]]) -> None:
+    document = {
+        "command": command.strip(),
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "cores": os.cpu_count(),
+        "load_average_1min": os.getloadavg()[0],
+        "figures": figures,
+    }
+    (RESULTS_DIR / name).write_text(json.dumps(document, indent=2) + "\n")
+
+
 def _print(figures: list[dict[str, Any]]) -> None:
     print(f"{'figure':<58} {'value':>12} {'unit':<9} {'ratio':>7}  baseline")
     for f in figures:
@@ -346,8 +461,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=5, help="length of each wrk run (whole seconds)")
     parser.add_argument("--threads", type=int, default=8, help="threads per gthread worker")
     parser.add_argument(
-        "--worker-classes", default="gthread",
-        help="comma-separated Gunicorn worker classes to measure; the first is the shipped default",
+        "--compare-workers",
+        default="",
+        help="e.g. gthread,sync: also serve these worker classes side by side and compare them "
+        "(results in container-workers.json)",
     )
     args = parser.parse_args(argv)
     if args.runs < 3:
@@ -357,19 +474,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     command = "python -m bench.bench_container " + " ".join(argv if argv is not None else sys.argv[1:])
-    for index, worker_class in enumerate(args.worker_classes.split(",")):
-        with tempfile.TemporaryDirectory(prefix="bench-container-") as tmp:
-            figures = measure(args.runs, args.seconds, worker_class, args.threads, Path(tmp))
-        name = "container.json" if index == 0 else f"container-{worker_class}.json"
-        document = {
-            "command": command.strip(),
-            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "cores": os.cpu_count(),
-            "worker_class": worker_class,
-            "figures": figures,
-        }
-        (RESULTS_DIR / name).write_text(json.dumps(document, indent=2) + "\n")
-        print(f"\n{worker_class} workers (medians of {args.runs} x {args.seconds:g} s; {RESULTS_DIR / name})")
+    with tempfile.TemporaryDirectory(prefix="bench-container-") as tmp:
+        figures = measure(args.runs, args.seconds, "gthread", args.threads, Path(tmp))
+    _write("container.json", command, figures)
+    print(f"\nserving container (medians of {args.runs} x {args.seconds} s; bench/results/container.json)")
+    _print(figures)
+    if args.compare_workers:
+        with tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp:
+            classes = args.compare_workers.split(",")
+            figures = compare_worker_classes(classes, args.threads, args.runs, args.seconds, Path(tmp))
+        _write("container-workers.json", command, figures)
+        print(f"\nworker classes side by side (medians of {args.runs}; bench/results/container-workers.json)")
         _print(figures)
     return 0
 

@@ -78,8 +78,9 @@ class ServingMiddleware:
             "latency_ms": round((time.perf_counter() - started) * 1000, 3),
             "records": environ.get(_RECORDS_KEY, 0),
             "bytes_in": int(environ.get("CONTENT_LENGTH") or 0),
-            "content_type": environ.get("CONTENT_TYPE"),
-            "accept": environ.get("HTTP_ACCEPT"),
+            # Client-chosen strings, cut short so that a line stays one atomic write.
+            "content_type": (environ.get("CONTENT_TYPE") or "")[:100] or None,
+            "accept": (environ.get("HTTP_ACCEPT") or "")[:100] or None,
             "model_version": self.version,
             "pid": self.pid,
         }
