@@ -151,7 +151,7 @@ def test_prod_must_roll_back_on_alarms():
 
 def test_a_vpc_too_small_for_its_subnets_is_refused():
     error = config_error("dev", vpcCidr="10.41.0.0/27", subnetPrefixLength=27)
-    assert "10.41.0.0/27 holds 1 /27 subnet(s), the stack needs 2" in problem(error, "vpcCidr")
+    assert "10.41.0.0/27 holds 1 /27 subnet(s), the stack needs 3" in problem(error, "vpcCidr")
 
 
 def test_endpoint_name_is_a_valid_sagemaker_name_unique_per_stack():

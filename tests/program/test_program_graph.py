@@ -135,5 +135,5 @@ def test_evaluating_again_gives_the_same_graph(prod):
 def test_dev_is_small_and_unscaled_prod_is_scaled(dev, prod):
     assert not dev.of_type("aws:appautoscaling/target:Target")
     assert len(prod.of_type("aws:appautoscaling/target:Target")) == 1
-    assert len(dev.of_type("aws:ec2/subnet:Subnet")) == 2
+    assert len(dev.of_type("aws:ec2/subnet:Subnet")) == 3
     assert len(prod.of_type("aws:ec2/subnet:Subnet")) == 3

@@ -20,9 +20,9 @@ def test_prod_has_one_private_subnet_per_zone_in_three_zones(prod):
     assert all(s.inputs["mapPublicIpOnLaunch"] is False for s in subnets)
 
 
-def test_dev_still_spans_two_zones(dev):
+def test_dev_spans_three_zones_like_prod(dev):
     zones = {s.inputs["availabilityZone"] for s in dev.of_type("aws:ec2/subnet:Subnet")}
-    assert len(zones) == 2
+    assert len(zones) == 3
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
