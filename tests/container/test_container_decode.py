@@ -262,3 +262,14 @@ def test_fuzz_both_csv_parsers_read_float32_reprs_exactly(values: list[list[floa
 def test_fuzz_recordio_payload_after_valid_header(body: bytes) -> None:
     framed = recordio.frame([body])
     _assert_clean_outcome(framed, d.RECORDIO, 3)
+
+
+def test_large_csv_is_parsed_in_row_aligned_pieces_with_the_same_result(
+    rows: npt.NDArray[np.float32],
+) -> None:
+    body = csv_of(rows).replace(b",0.0,", b",,").strip(b"\n")  # some missing values too
+    whole = d._parse_csv_lines(body, F)
+    pieces = d._parse_csv_chunked(body, F, chunk_bytes=4096)
+    assert pieces is not None
+    np.testing.assert_array_equal(pieces, whole)
+    assert np.isnan(whole).any()
