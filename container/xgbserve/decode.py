@@ -291,7 +291,10 @@ def _number(value: object, record: int, column: int) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         shown = json.dumps(value)[:40]
         raise bad_request(f"record {record}, feature {column}: {shown} is not a number")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer literal too large for a float
+        raise bad_request(f"record {record}, feature {column}: the number is out of range") from None
 
 
 def _row(values: object, record: int, num_features: int) -> list[float]:
@@ -319,7 +322,9 @@ def _rows_from_document(document: object, num_features: int) -> list[list[float]
             return [_row(document, 1, num_features)]
         raise bad_request("a JSON object must have an 'instances' list or a 'features' list")
     if isinstance(document, list):
-        if document and all(isinstance(item, list | dict) for item in document):
+        if not document:
+            raise bad_request("the request holds no records")
+        if all(isinstance(item, list | dict) for item in document):
             return [_row(item, index, num_features) for index, item in enumerate(document, start=1)]
         return [_row(document, 1, num_features)]
     raise bad_request("the JSON body must be a list of records or an object with 'instances' or 'features'")
@@ -333,6 +338,8 @@ def _loads(text: bytes, where: str) -> Any:
         raise bad_request(f"{where} is not valid JSON: {detail}") from None
     except RecursionError:
         raise bad_request(f"{where} is nested too deeply") from None
+    except ValueError:  # e.g. Python's limit on the digits of an integer literal
+        raise bad_request(f"{where} holds a number too long to read") from None
 
 
 def _decode_json(body: bytes, num_features: int) -> Matrix:

@@ -53,6 +53,8 @@ def _varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
         pos += 1
         result |= (byte & 0x7F) << shift
         if not byte & 0x80:
+            if result >> 64:
+                raise RecordIOError("varint larger than 64 bits")
             return result, pos
     raise RecordIOError("varint longer than 10 bytes")
 

@@ -172,6 +172,9 @@ def test_json_null_is_missing() -> None:
         (b"{", "the body is not valid JSON: Expecting property name enclosed in double quotes"),
         (b'{"rows": []}', "a JSON object must have an 'instances' list or a 'features' list"),
         (b'"text"', "the JSON body must be a list of records or an object with 'instances' or 'features'"),
+        (b"[]", "the request holds no records"),
+        (b"[[1, 2, " + b"9" * 400 + b"]]", "record 1, feature 3: the number is out of range"),
+        (b"[[1, 2, " + b"9" * 5000 + b"]]", "the body holds a number too long to read"),
     ],
 )
 def test_json_errors_say_what_is_wrong(body: bytes, message: str) -> None:
@@ -273,3 +276,15 @@ def test_large_csv_is_parsed_in_row_aligned_pieces_with_the_same_result(
     assert pieces is not None
     np.testing.assert_array_equal(pieces, whole)
     assert np.isnan(whole).any()
+
+
+def test_recordio_sparse_key_beyond_64_bits_is_400() -> None:
+    # Float32Tensor{values: [1.0], keys: [2**69]} inside Value, map entry "values", Record.features.
+    key = bytes([0xFF] * 9 + [0x40])
+    tensor = b"\x0a\x04" + np.float32(1).tobytes() + b"\x12" + bytes([len(key)]) + key
+    value = b"\x12" + bytes([len(tensor)]) + tensor
+    entry = b"\x0a\x06values" + b"\x12" + bytes([len(value)]) + value
+    record = b"\x0a" + bytes([len(entry)]) + entry
+    error = _error(recordio.frame([record]), d.RECORDIO)
+    assert error.status == HTTPStatus.BAD_REQUEST
+    assert "varint larger than 64 bits" in error.message
