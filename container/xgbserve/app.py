@@ -100,6 +100,23 @@ def write_access_log(line: str) -> None:
 _STDOUT_FD = 1
 
 
+def _read_body(limit: int) -> bytes:
+    """The request body, or 413 if it is over ``limit``; a declared length was checked before."""
+    if request.content_length is not None:
+        return request.get_data(cache=False)
+    # Chunked upload (no Content-Length): Gunicorn ends wsgi.input after the last chunk. Read one
+    # byte past the limit to tell "exactly at" from "over" without buffering more than that.
+    # (Werkzeug's own limit would cut the body short silently, and the client would get a
+    # misleading 400 about the record the cut fell in.)
+    body = request.environ["wsgi.input"].read(limit + 1)
+    if len(body) > limit:
+        raise ServingError(
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            f"the body is over the limit of {limit} bytes (6 MB): send fewer records per request",
+        )
+    return body
+
+
 def configure_logging() -> None:
     """Application messages (model loaded, errors) as plain text lines on stderr."""
     root = logging.getLogger("xgbserve")
@@ -123,8 +140,6 @@ def create_app(model: Model | None = None, settings: Settings | None = None) -> 
         log.warning(warning)
 
     app = Flask(__name__)
-    # Werkzeug enforces this on chunked bodies too; a declared length is checked before reading below.
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
     version = model.version
     limit = settings.max_content_length
     default_accept = settings.default_accept
@@ -146,7 +161,7 @@ def create_app(model: Model | None = None, settings: Settings | None = None) -> 
                 f"the body is {declared} bytes; the limit is {limit} bytes (6 MB): "
                 "send fewer records per request",
             )
-        body = request.get_data(cache=False)  # outside the gate: a slow upload holds no CPU slot
+        body = _read_body(limit)  # outside the gate: a slow upload holds no CPU slot
         with cpu_gate:
             matrix = decoding.decode(body, content_type, model.num_features)
         request.environ[_RECORDS_KEY] = matrix.shape[0]

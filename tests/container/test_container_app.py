@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
@@ -97,6 +98,34 @@ def test_declared_length_over_limit_is_413_before_reading(model: Model) -> None:
         response = client.post("/invocations", data=b"1," * 100, content_type="text/csv")
     assert response.status_code == 413
     assert "limit is 100 bytes" in response.get_json()["error"]
+
+
+def test_chunked_body_over_limit_is_413_not_cut_short(model: Model, rows: npt.NDArray[np.float32]) -> None:
+    small = create_app(model, _settings(MAX_CONTENT_LENGTH="2000"))
+    body = csv_of(rows[:20])
+    assert len(body) > 2000
+    with small.test_client() as client:
+        response = client.post(
+            "/invocations",
+            input_stream=io.BytesIO(body),
+            headers={"Content-Type": "text/csv", "Transfer-Encoding": "chunked"},
+            environ_overrides={"wsgi.input_terminated": True},
+        )
+    assert response.status_code == 413
+    assert "over the limit of 2000 bytes" in response.get_json()["error"]
+
+
+def test_chunked_body_under_limit_is_read_whole(
+    client: FlaskClient, rows: npt.NDArray[np.float32], expected: npt.NDArray[np.float32]
+) -> None:
+    response = client.post(
+        "/invocations",
+        input_stream=io.BytesIO(csv_of(rows[:20])),
+        headers={"Content-Type": "text/csv", "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert response.status_code == 200
+    np.testing.assert_array_equal(parse_csv_response(response.data), expected[:20])
 
 
 def test_selection_from_environment_shapes_the_response(model: Model, rows: npt.NDArray[np.float32]) -> None:
