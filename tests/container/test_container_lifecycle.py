@@ -98,6 +98,16 @@ def test_bad_worker_setting_is_a_clear_configuration_error(model_dirs: dict[str,
         pass
 
 
+def test_unknown_output_selection_stops_the_server_with_the_valid_keys(model_dirs: dict[str, Path]) -> None:
+    env = {"SAGEMAKER_INFERENCE_OUTPUT": "predicted_label,probabilites"}
+    with pytest.raises(ContainerStartError) as caught, running_container(
+        model_dirs["json"], workers=1, env=env, ready_timeout=20
+    ):
+        pass
+    assert "unknown output(s) probabilites" in str(caught.value)
+    assert "predicted_label, labels, probability, probabilities" in str(caught.value)
+
+
 def test_gunicorn_config_checks(model_dirs: dict[str, Path]) -> None:
     env = {**os.environ, "MODEL_DIR": str(model_dirs["json"]), "BIND_HOST": "127.0.0.1", "PORT": "8080"}
     result = subprocess.run(
