@@ -17,10 +17,12 @@ same 2 cores and measured in alternation):
 - ``gevent`` (the built-in container's choice) switches only at I/O: a CPU-bound predict stalls
   every other request of its worker, pings included; it is also one more dependency.
 
-Measured side by side on this shared 2-core machine, two runs (gthread vs sync): single-record
-req/s 2,832 vs 2,781 and 3,350 vs 3,065; /ping p99 while saturated 72 vs 79 ms and 34 vs 90 ms
-(medians 2.2-2.3 vs 2.4-2.5 ms). gthread is never worse and is ahead on health under load, which
-is the failure to design against; the noise of the shared machine is as large as the gap.
+Measured side by side on this shared 2-core machine, three runs (gthread vs sync):
+single-record req/s 2,832 vs 2,781, 3,350 vs 3,065 and 2,910 vs 2,848 (gthread ahead by 1-9%
+every time); /ping p99 while saturated 72 vs 79, 34 vs 90 and 53 vs 34 ms, medians 2-3 ms for
+both (no consistent winner: the shared machine's noise is as large as the gap). gthread is kept
+for what the measurement cannot contradict: keep-alive, idle threads for pings, and coalescing
+concurrent predictions, which needs requests in flight together in one process.
 """
 
 import os
