@@ -63,7 +63,10 @@ _nthread = xgboost_threads(workers, _cores)
 os.environ.setdefault(XGBOOST_NTHREAD, str(_nthread))
 os.environ.setdefault("OMP_NUM_THREADS", os.environ[XGBOOST_NTHREAD])
 
-# SAGEMAKER_MODEL_SERVER_TIMEOUT (default 60 s, InvokeEndpoint's own limit).
+# SAGEMAKER_MODEL_SERVER_TIMEOUT (default 60 s, InvokeEndpoint's own limit). With gthread this is
+# how long a worker's main loop may go silent before the master restarts it (a hung process); a
+# single slow request on a pool thread does not trip it. The largest request (6 MB) takes well
+# under a second here, and SageMaker itself abandons a request after 60 s.
 timeout = _settings.timeout
 # SageMaker sends SIGKILL 30 s after SIGTERM: in-flight requests get 20 s to finish, which leaves
 # the master time to reap workers and exit on its own.
