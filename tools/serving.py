@@ -82,7 +82,9 @@ def _ping_ok(url: str) -> bool:
         return False
 
 
-def _wait_ready(container: RunningContainer, ready_timeout: float) -> None:
+def _wait_ready(container: RunningContainer, ready_timeout: float, workers: int | None) -> None:
+    """Until /ping is 200 and, when the worker count is known, every worker has been forked:
+    a test that compares worker PIDs before and after a request must not see one still booting."""
     deadline = time.monotonic() + ready_timeout
     while time.monotonic() < deadline:
         if container.process.poll() is not None:
@@ -90,11 +92,12 @@ def _wait_ready(container: RunningContainer, ready_timeout: float) -> None:
                 f"server exited with code {container.process.returncode} before it was ready; "
                 f"its output:\n{container.logs()}"
             )
-        if _ping_ok(container.url):
+        if _ping_ok(container.url) and (workers is None or len(container.worker_pids()) >= workers):
             return
         time.sleep(_POLL_INTERVAL_SECONDS)
     raise ContainerStartError(
-        f"server did not answer GET /ping with 200 within {ready_timeout:.0f} s; "
+        f"server did not answer GET /ping with 200 (with {workers or 'its'} workers up) "
+        f"within {ready_timeout:.0f} s; "
         f"its output:\n{container.logs()}"
     )
 
@@ -129,6 +132,7 @@ def running_container(
         child_env["SAGEMAKER_MODEL_SERVER_WORKERS"] = str(workers)
     if env:
         child_env.update(env)
+    expected_workers = child_env.get("SAGEMAKER_MODEL_SERVER_WORKERS")
 
     with contextlib.ExitStack() as stack:
         if log_path is None:
@@ -150,7 +154,11 @@ def running_container(
             process=process,
         )
         try:
-            _wait_ready(container, ready_timeout)
+            _wait_ready(
+                container,
+                ready_timeout,
+                int(expected_workers) if expected_workers and expected_workers.isdigit() else None,
+            )
             yield container
         finally:
             container.stop()
