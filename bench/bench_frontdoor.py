@@ -11,7 +11,7 @@ Same process, same minute, as BENCHMARKS.md asks:
 The local stand-ins are two extra loopback hops that AWS replaces with its own, so the added
 latency is an upper bound on what the handler's code costs, not a prediction for AWS.
 
-Run: ``MODEL_DIR=build/demo-model .venv/bin/python -m tools.local_overhead [--runs 3]
+Run: ``MODEL_DIR=build/demo-model .venv/bin/python -m bench.bench_frontdoor [--runs 3]
 [--requests 300]``; results go to ``bench/results/frontdoor.json``.
 """
 
@@ -63,9 +63,9 @@ def _figure(
 def _latencies_ms(url: str, body: bytes, headers: dict[str, str], count: int) -> tuple[float, float]:
     samples: list[float] = []
     for _ in range(count):
-        request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
+        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
         started = time.perf_counter()
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310  (our own loopback URL)
+        with urllib.request.urlopen(request, timeout=30) as response:
             response.read()
             if response.status != 200:
                 raise RuntimeError(f"{url} answered {response.status}")

@@ -1,4 +1,4 @@
-"""``python -m tools.local_overhead``: the figures it reports, from a short run (not its speed)."""
+"""``python -m bench.bench_frontdoor``: the figures it reports, from a short run (not its speed)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from unittest import mock
 
 import pytest
 
-from tools.local_overhead import measure_cold_import, measure_latency
+from bench.bench_frontdoor import measure_cold_import, measure_latency
 
 
 def test_latency_figures_compare_the_front_door_with_the_container_directly(demo_model_dir):
