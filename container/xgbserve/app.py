@@ -32,6 +32,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MODEL_VERSION_HEADER = "X-Model-Version"
+# SageMaker's InvokeEndpoint hands a caller no container header but Content-Type and this one (as
+# CustomAttributes), so the version travels here too; the front door turns it back into
+# X-Model-Version.
+CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
+
+
+def custom_attributes_of(version: str) -> str:
+    return f"model-version={version}"
+
+
 _RECORDS_KEY = "xgbserve.records"
 
 
@@ -39,6 +49,7 @@ def _error_response(status: HTTPStatus, message: str, version: str) -> Response:
     body = json.dumps({"error": message, "status": int(status)})
     response = Response(body, status=int(status), mimetype="application/json")
     response.headers[MODEL_VERSION_HEADER] = version
+    response.headers[CUSTOM_ATTRIBUTES_HEADER] = custom_attributes_of(version)
     return response
 
 
@@ -141,6 +152,7 @@ def create_app(model: Model | None = None, settings: Settings | None = None) -> 
 
     app = Flask(__name__)
     version = model.version
+    custom_attributes = custom_attributes_of(version)
     limit = settings.max_content_length
     default_accept = settings.default_accept
     # Parsing and encoding are CPU-bound Python and a worker has one GIL: more than one at a time
@@ -172,6 +184,7 @@ def create_app(model: Model | None = None, settings: Settings | None = None) -> 
             )
         response = Response(payload, status=200, mimetype=accept)
         response.headers[MODEL_VERSION_HEADER] = version
+        response.headers[CUSTOM_ATTRIBUTES_HEADER] = custom_attributes
         return response
 
     @app.get("/execution-parameters")

@@ -72,6 +72,44 @@ def test_error_bodies_are_json_with_the_message(client: FlaskClient) -> None:
     assert "X-Model-Version" in response.headers
 
 
+def test_every_invocations_response_carries_the_version_in_custom_attributes(
+    client: FlaskClient, model: Model, rows: npt.NDArray[np.float32]
+) -> None:
+    """SageMaker passes back only Content-Type and the custom attributes: the version rides there."""
+    expected_attributes = f"model-version={model.version}"
+    responses = {
+        200: client.post("/invocations", data=csv_of(rows[:1]), content_type="text/csv"),
+        400: client.post("/invocations", data=b"1,2,3", content_type="text/csv"),
+        406: client.post(
+            "/invocations", data=b"1", headers={"Content-Type": "text/csv", "Accept": "image/png"}
+        ),
+        415: client.post("/invocations", data=b"1", content_type="image/png"),
+    }
+    for status, response in responses.items():
+        assert response.status_code == status
+        assert response.headers["X-Amzn-SageMaker-Custom-Attributes"] == expected_attributes
+        assert response.headers["X-Model-Version"] == model.version
+
+
+def test_version_in_custom_attributes_on_413_and_500(model: Model, monkeypatch: pytest.MonkeyPatch) -> None:
+    small = create_app(model, _settings(MAX_CONTENT_LENGTH="100"))
+    with small.test_client() as client:
+        too_large = client.post("/invocations", data=b"1," * 100, content_type="text/csv")
+    assert too_large.status_code == 413
+    assert too_large.headers["X-Amzn-SageMaker-Custom-Attributes"] == f"model-version={model.version}"
+
+    def broken_predict(matrix: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(model, "predict", broken_predict)
+    broken = create_app(model, _settings())
+    with broken.test_client() as client:
+        failed = client.post("/invocations", data=",".join(["1"] * 64).encode(), content_type="text/csv")
+    assert failed.status_code == 500
+    assert failed.get_json() == {"error": "internal server error", "status": 500}
+    assert failed.headers["X-Amzn-SageMaker-Custom-Attributes"] == f"model-version={model.version}"
+
+
 def test_unknown_route_is_json_404_not_html(client: FlaskClient) -> None:
     response = client.get("/nope")
     assert response.status_code == 404

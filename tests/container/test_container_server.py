@@ -158,6 +158,14 @@ def test_every_response_carries_the_model_version(server: RunningContainer) -> N
     assert request(server.url, "GET", "/nothing-here").headers["x-model-version"] == version
 
 
+def test_invocations_carry_the_version_in_sagemaker_custom_attributes(
+    server: RunningContainer, rows: npt.NDArray[np.float32]
+) -> None:
+    version = request(server.url, "GET", "/ping").headers["x-model-version"]
+    for response in (invoke(server.url, csv_of(rows[:1]), "text/csv"), invoke(server.url, b"x", "image/png")):
+        assert response.headers["x-amzn-sagemaker-custom-attributes"] == f"model-version={version}"
+
+
 def test_access_log_has_one_json_line_per_request(
     server: RunningContainer, rows: npt.NDArray[np.float32]
 ) -> None:
