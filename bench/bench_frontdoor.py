@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import os
 import statistics
 import subprocess
@@ -31,12 +30,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.figures import figure, write_results
 from tools.local import HANDLER_PATH, REPO_ROOT, handler_environment, sample_csv_row, serving_in_thread
 from tools.local_gateway import GatewayServer, load_handler_module
 from tools.local_runtime import RuntimeServer, RuntimeSettings
 from tools.serving import running_container
 
-RESULTS = REPO_ROOT / "bench" / "results" / "frontdoor.json"
 ENDPOINT_NAME = "xgboost-overhead"
 API_KEY = "overhead"
 _IMPORT_HANDLER = (
@@ -46,18 +45,6 @@ _IMPORT_HANDLER = (
     "sys.modules['handler'] = module\n"
     "spec.loader.exec_module(module)\n"
 )
-
-
-def _figure(
-    name: str, value: float, unit: str, baseline: str | None = None, base: float | None = None
-) -> dict[str, Any]:
-    return {
-        "name": name,
-        "value": round(value, 4),
-        "unit": unit,
-        "baseline": baseline,
-        "ratio": round(value / base, 2) if base else None,
-    }
 
 
 def _latencies_ms(url: str, body: bytes, headers: dict[str, str], count: int) -> tuple[float, float]:
@@ -107,17 +94,17 @@ def measure_latency(model_dir: Path, runs: int, requests: int) -> list[dict[str,
     direct_median = statistics.median(run[0] for run in direct)
     through_median = statistics.median(run[0] for run in through)
     return [
-        _figure("1-record CSV straight to the container, median", direct_median, "ms"),
-        _figure("same, p99", statistics.median(run[1] for run in direct), "ms"),
-        _figure(
+        figure("1-record CSV straight to the container, median", direct_median, "ms"),
+        figure("same, p99", statistics.median(run[1] for run in direct), "ms"),
+        figure(
             "1-record CSV through the local front door, median",
             through_median,
             "ms",
             "straight to the container",
             direct_median,
         ),
-        _figure("same, p99", statistics.median(run[1] for run in through), "ms"),
-        _figure("latency the front door path adds, median", through_median - direct_median, "ms"),
+        figure("same, p99", statistics.median(run[1] for run in through), "ms"),
+        figure("latency the front door path adds, median", through_median - direct_median, "ms"),
     ]
 
 
@@ -129,8 +116,8 @@ def measure_cold_import(runs: int) -> list[dict[str, Any]]:
     ]
     bare_median = statistics.median(bare)
     return [
-        _figure("interpreter start, nothing imported", bare_median, "s"),
-        _figure(
+        figure("interpreter start, nothing imported", bare_median, "s"),
+        figure(
             "interpreter start + import lambda/handler.py (boto3 client)",
             statistics.median(loaded),
             "s",
@@ -151,12 +138,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (model_dir / "xgboost-model").is_file():
         parser.error(f"MODEL_DIR={model_dir} has no xgboost-model: run `make demo-model` first")
     figures = measure_latency(model_dir, args.runs, args.requests) + measure_cold_import(args.runs)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
-    for figure in figures:
-        ratio = f"  x{figure['ratio']} {figure['baseline']}" if figure["ratio"] else ""
-        print(f"{figure['name']:<62} {figure['value']:>9} {figure['unit']}{ratio}")
-    print(f"written to {RESULTS.relative_to(REPO_ROOT)}")
+    results = write_results("frontdoor.json", figures)
+    for row in figures:
+        ratio = f"  x{row['ratio']} {row['baseline']}" if row["ratio"] else ""
+        print(f"{row['name']:<62} {row['value']:>9} {row['unit']}{ratio}")
+    print(f"written to {results.relative_to(REPO_ROOT)}")
     return 0
 
 

@@ -12,27 +12,14 @@ Run: ``.venv/bin/python -m bench.bench_policies [--runs N]``; results go to
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).resolve().parent / "results" / "policies.json"
+from bench.figures import figure, write_results
+
 STACK = "prod"
-
-
-def _figure(
-    name: str, value: float, unit: str, baseline: str | None = None, base: float | None = None
-) -> dict[str, Any]:
-    return {
-        "name": name,
-        "value": round(value, 4),
-        "unit": unit,
-        "baseline": baseline,
-        "ratio": round(value / base, 4) if base else None,
-    }
 
 
 def measure(runs: int) -> list[dict[str, Any]]:
@@ -62,12 +49,12 @@ def measure(runs: int) -> list[dict[str, Any]]:
     pack = statistics.median(packs)
     total = statistics.median(e + p for e, p in zip(evaluations, packs, strict=True))
     return [
-        _figure("cold: imports + evaluate prod + run pack", cold, "s"),
-        _figure("warm: evaluate prod under mocks", evaluation, "s"),
-        _figure("warm: run the whole pack on the graph", pack, "s", "warm evaluation", evaluation),
-        _figure("warm: evaluate + pack", total, "s", "cold run", cold),
-        _figure("resources in the prod graph", float(len(graph.resources)), "count"),
-        _figure("policies run", float(len(report.results)), "count"),
+        figure("cold: imports + evaluate prod + run pack", cold, "s"),
+        figure("warm: evaluate prod under mocks", evaluation, "s"),
+        figure("warm: run the whole pack on the graph", pack, "s", "warm evaluation", evaluation),
+        figure("warm: evaluate + pack", total, "s", "cold run", cold),
+        figure("resources in the prod graph", float(len(graph.resources)), "count"),
+        figure("policies run", float(len(report.results)), "count"),
     ]
 
 
@@ -78,13 +65,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.runs < 3:
         parser.error("--runs must be at least 3: medians of fewer mean little")
     figures = measure(args.runs)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
+    results = write_results("policies.json", figures)
     print(f"{'figure':<45} {'value':>10} {'unit':<6} {'ratio':>8}  baseline")
     for f in figures:
         ratio = "" if f["ratio"] is None else f"{f['ratio']:.3f}"
         print(f"{f['name']:<45} {f['value']:>10.3f} {f['unit']:<6} {ratio:>8}  {f['baseline'] or ''}")
-    print(f"(medians of {args.runs} warm runs; written to {RESULTS})")
+    print(f"(medians of {args.runs} warm runs; written to {results})")
     return 0
 
 

@@ -15,7 +15,6 @@ Run: ``.venv/bin/python -m bench.bench_program [--runs N]``; results go to
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -25,8 +24,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.figures import figure, write_results
+
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results" / "program.json"
 STACK = "prod"
 
 _COLD_PROGRAM = "from lib.evaluate import evaluate_stack; evaluate_stack('prod')"
@@ -36,18 +36,6 @@ import pulumi_aws as aws
 
 aws.s3.Bucket("one-bucket")
 """
-
-
-def _figure(
-    name: str, value: float, unit: str, baseline: str | None = None, base: float | None = None
-) -> dict[str, Any]:
-    return {
-        "name": name,
-        "value": round(value, 4),
-        "unit": unit,
-        "baseline": baseline,
-        "ratio": round(value / base, 2) if base else None,
-    }
 
 
 def _median_seconds(action: Callable[[], object], runs: int) -> float:
@@ -84,16 +72,16 @@ def measure(runs: int) -> list[dict[str, Any]]:
         minimal = _median_seconds(lambda: evaluate_stack("bench", project_dir=project), runs)
     resources = sum(1 for r in graph if r.custom)
     return [
-        _figure(
+        figure(
             "cold: fresh interpreter, imports + evaluate prod",
             cold,
             "s",
             "fresh interpreter importing pulumi_aws",
             floor,
         ),
-        _figure("warm: evaluate prod in the same process", warm, "s", "warm one-resource program", minimal),
-        _figure("warm: per cloud resource", warm / resources, "s"),
-        _figure("cloud resources in the prod graph", float(resources), "count"),
+        figure("warm: evaluate prod in the same process", warm, "s", "warm one-resource program", minimal),
+        figure("warm: per cloud resource", warm / resources, "s"),
+        figure("cloud resources in the prod graph", float(resources), "count"),
     ]
 
 
@@ -106,14 +94,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.runs < 3:
         parser.error("--runs must be at least 3: medians of fewer mean little")
     figures = measure(args.runs)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
+    results = write_results("program.json", figures)
     width = max(len(f["name"]) for f in figures)
     print(f"{'figure':<{width}}  {'value':>9}  unit   ratio  baseline")
     for f in figures:
         ratio = f"{f['ratio']:.2f}" if f["ratio"] is not None else ""
         print(f"{f['name']:<{width}}  {f['value']:>9.4f}  {f['unit']:<5}  {ratio:>5}  {f['baseline'] or ''}")
-    print(f"written to {RESULTS.relative_to(ROOT)}")
+    print(f"written to {results.relative_to(ROOT)}")
     return 0
 
 
