@@ -15,6 +15,7 @@ import pytest
 from container_helpers import csv_of, parse_csv_response
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.test import Client
 from xgbserve import recordio
 from xgbserve.app import create_app
 from xgbserve.model import Model
@@ -108,6 +109,31 @@ def test_version_in_custom_attributes_on_413_and_500(model: Model, monkeypatch: 
     assert failed.status_code == 500
     assert failed.get_json() == {"error": "internal server error", "status": 500}
     assert failed.headers["X-Amzn-SageMaker-Custom-Attributes"] == f"model-version={model.version}"
+
+
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        (b"", {"Content-Type": "text/csv"}),
+        (b"1,2,3", {"Content-Type": "text/csv"}),
+        (b"1", {"Content-Type": "image/png"}),
+        (b"1", {"Content-Type": "text/csv", "Accept": "image/png"}),
+        (None, {"Content-Type": "text/csv"}),
+        (None, {"Content-Type": "text/csv", "Accept": "application/json"}),
+        (None, {"Content-Type": "text/csv", "Accept": "application/jsonlines"}),
+        (None, {"Content-Type": "text/csv", "Accept": "application/x-recordio-protobuf"}),
+    ],
+)
+def test_invocations_fast_path_answers_exactly_as_flask_does(
+    app: Flask, rows: npt.NDArray[np.float32], body: bytes | None, headers: dict[str, str]
+) -> None:
+    """The middleware answers POST /invocations itself; Flask's route must give the same bytes."""
+    data = csv_of(rows[:3]) if body is None else body
+    fast = app.test_client().post("/invocations", data=data, headers=headers)
+    flask_only = Client(app.wsgi_app.app).post("/invocations", data=data, headers=headers)  # type: ignore[attr-defined]
+    assert fast.status == flask_only.status
+    assert fast.headers.to_wsgi_list() == flask_only.headers.to_wsgi_list()
+    assert fast.data == flask_only.data
 
 
 def test_unknown_route_is_json_404_not_html(client: FlaskClient) -> None:
