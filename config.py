@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import pulumi
 
 from components.endpoint import ENDPOINT_NAME_MAX, TrafficRouting
+from components.front_door import MIN_TIMEOUT_SECONDS as MIN_LAMBDA_TIMEOUT_SECONDS
 from lib import fleet
 from lib.fleet import QuotaTable, UpdateMode, VariantFleet
 
@@ -581,13 +582,15 @@ def _validate_alarms_and_front_door(s: Settings) -> list[Problem]:
     ):
         if not 1 <= value <= 100:
             add(Problem(key=key, problem=f"{value}%", fix="choose 1-100"))
-    if not 1 <= s.lambda_timeout_seconds < API_GATEWAY_INTEGRATION_TIMEOUT_SECONDS:
+    if not MIN_LAMBDA_TIMEOUT_SECONDS <= s.lambda_timeout_seconds < API_GATEWAY_INTEGRATION_TIMEOUT_SECONDS:
         add(
             Problem(
                 key="lambdaTimeoutSeconds",
                 problem=f"{s.lambda_timeout_seconds} s; API Gateway gives up "
-                f"after {API_GATEWAY_INTEGRATION_TIMEOUT_SECONDS} s",
-                fix="choose 1-28 seconds",
+                f"after {API_GATEWAY_INTEGRATION_TIMEOUT_SECONDS} s and the handler needs "
+                f"{MIN_LAMBDA_TIMEOUT_SECONDS} s at least (connect, read, answer)",
+                fix=f"choose {MIN_LAMBDA_TIMEOUT_SECONDS}-"
+                f"{API_GATEWAY_INTEGRATION_TIMEOUT_SECONDS - 1} seconds",
             )
         )
     if not 128 <= s.lambda_memory_mb <= 10240:

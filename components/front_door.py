@@ -16,6 +16,11 @@ API_GATEWAY_TIMEOUT_SECONDS = 29
 HANDLER_FILE = "handler.py"
 HANDLER = "handler.handler"
 ENDPOINT_NAME_VARIABLE = "SAGEMAKER_ENDPOINT_NAME"
+READ_TIMEOUT_VARIABLE = "SAGEMAKER_READ_TIMEOUT_SECONDS"
+# What the handler's read timeout leaves of the function's timeout: its 2 s connect timeout and
+# 1 s to map the answer and log it, so a slow endpoint gets the handler's 504, not a bare 502.
+HANDLER_RESERVED_SECONDS = 3
+MIN_TIMEOUT_SECONDS = HANDLER_RESERVED_SECONDS + 2
 RUNTIME = "python3.12"
 STAGE = "v1"
 
@@ -50,7 +55,8 @@ class FrontDoorArgs:
     endpoint_arn: pulumi.Input[str]
     """The only resource the function may invoke."""
     timeout_seconds: int
-    """Lambda timeout, below API Gateway's 29 s integration timeout."""
+    """Lambda timeout, below API Gateway's 29 s integration timeout; the handler's read timeout
+    is derived from it."""
     memory_mb: int = 256
     """Lambda memory (and with it CPU)."""
     log_retention_days: int = 30
@@ -63,7 +69,7 @@ class FrontDoorArgs:
     """Requests per day the API key may make."""
 
     def __post_init__(self) -> None:
-        if not 1 <= self.timeout_seconds < API_GATEWAY_TIMEOUT_SECONDS:
+        if not MIN_TIMEOUT_SECONDS <= self.timeout_seconds < API_GATEWAY_TIMEOUT_SECONDS:
             raise ValueError(
                 f"the Lambda must answer before API Gateway's {API_GATEWAY_TIMEOUT_SECONDS} s timeout"
             )
@@ -153,7 +159,10 @@ class FrontDoor(pulumi.ComponentResource):
             timeout=args.timeout_seconds,
             memory_size=args.memory_mb,
             environment=aws.lambda_.FunctionEnvironmentArgs(
-                variables={ENDPOINT_NAME_VARIABLE: args.endpoint_name}
+                variables={
+                    ENDPOINT_NAME_VARIABLE: args.endpoint_name,
+                    READ_TIMEOUT_VARIABLE: str(args.timeout_seconds - HANDLER_RESERVED_SECONDS),
+                }
             ),
             tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active"),
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(

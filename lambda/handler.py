@@ -35,6 +35,7 @@ from botocore.exceptions import (
 )
 
 ENDPOINT_NAME_ENV = "SAGEMAKER_ENDPOINT_NAME"
+READ_TIMEOUT_ENV = "SAGEMAKER_READ_TIMEOUT_SECONDS"
 
 # InvokeEndpoint's Body limit (6 MB = 6,291,456 bytes in the botocore API model).
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
@@ -44,28 +45,38 @@ MAX_CUSTOM_ATTRIBUTES_CHARS = 1024
 MAX_CLIENT_MESSAGE_CHARS = 2000
 
 # The time budget. API Gateway gives up after 29 s; a Lambda still waiting then is paid for and
-# its answer is lost, so the worst case of every attempt and every pause must fit under it, and
-# under the function's own timeout (the stack's lambdaTimeoutSeconds, 25 s by default), or the
-# client gets API Gateway's bare 502 instead of this handler's 504.
+# its answer is lost, so the connect and read timeouts must fit under the function's own timeout
+# (the stack's lambdaTimeoutSeconds), or the client gets API Gateway's bare 502 instead of this
+# handler's 504. The program passes the read timeout it derived from that setting.
 API_GATEWAY_TIMEOUT_SECONDS = 29.0
 CONNECT_TIMEOUT_SECONDS = 2.0
-# The digits model answers in milliseconds; 7 s leaves room for a large batch on a busy instance.
-READ_TIMEOUT_SECONDS = 7.0
-# Two calls in all (one retry): absorbs a transient 5xx or throttle; a third would not fit the budget.
-MAX_ATTEMPTS = 2
-# botocore's standard mode pauses rand(0, 1) s before a retry after a throttle, raised to an
-# x-amz-retry-after header but never more than 5 s beyond that: 6 s at most per retry.
-MAX_RETRY_PAUSE_SECONDS = 6.0
-WORST_CASE_SECONDS = (
-    MAX_ATTEMPTS * (CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS)
-    + (MAX_ATTEMPTS - 1) * MAX_RETRY_PAUSE_SECONDS
-)
+DEFAULT_READ_TIMEOUT_SECONDS = 20.0
+
+
+def _read_timeout_seconds() -> float:
+    """The read timeout from the environment; a value that would break the budget is not used."""
+    configured = os.environ.get(READ_TIMEOUT_ENV, "")
+    try:
+        seconds = float(configured)
+    except ValueError:
+        return DEFAULT_READ_TIMEOUT_SECONDS
+    if seconds > 0 and CONNECT_TIMEOUT_SECONDS + seconds < API_GATEWAY_TIMEOUT_SECONDS:
+        return seconds
+    return DEFAULT_READ_TIMEOUT_SECONDS
+
+
+READ_TIMEOUT_SECONDS = _read_timeout_seconds()
+# One call, never retried here: botocore's standard mode would retry a read timeout, which runs
+# the same inference again on an endpoint already too slow to answer. A throttled or unavailable
+# endpoint answers 429/503 with Retry-After, and the client decides when to try again.
+MAX_ATTEMPTS = 1
+WORST_CASE_SECONDS = CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS
 
 CLIENT_CONFIG = Config(
     connect_timeout=CONNECT_TIMEOUT_SECONDS,
     read_timeout=READ_TIMEOUT_SECONDS,
     # total_max_attempts counts the first try; botocore's "max_attempts" key counts only the
-    # retries (max_attempts=2 is three calls), an easy way to blow the budget unnoticed.
+    # retries (max_attempts=1 is two calls), an easy way to break the budget unnoticed.
     retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
 )
 # One client per execution environment, created during the init phase and reused by every

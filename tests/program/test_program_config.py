@@ -222,3 +222,9 @@ def test_each_rule_names_its_setting_and_the_fix(stack, overrides, key, says):
     message = problem(error, key)
     assert says in message
     assert "Fix: " in message
+
+
+def test_a_lambda_timeout_too_short_for_the_handler_is_refused():
+    error = config_error("dev", lambdaTimeoutSeconds=4)
+    assert "the handler needs 5 s at least" in problem(error, "lambdaTimeoutSeconds")
+    assert "choose 5-28 seconds" in problem(error, "lambdaTimeoutSeconds")

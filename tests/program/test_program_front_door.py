@@ -22,7 +22,13 @@ def test_the_function_packages_exactly_the_handler(prod):
 
 def test_the_function_calls_this_endpoint_in_time_and_traced(prod):
     function = one(prod, "aws:lambda/function:Function").inputs
-    assert function["environment"] == {"variables": {"SAGEMAKER_ENDPOINT_NAME": "xgboost-endpoint-prod"}}
+    # The handler waits for the endpoint the function's 25 s less 3 s for connecting and answering.
+    assert function["environment"] == {
+        "variables": {
+            "SAGEMAKER_ENDPOINT_NAME": "xgboost-endpoint-prod",
+            "SAGEMAKER_READ_TIMEOUT_SECONDS": "22",
+        }
+    }
     assert function["timeout"] < 29
     assert function["tracingConfig"] == {"mode": "Active"}
     logs = prod.named("front-door-function-logs")
