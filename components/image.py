@@ -141,7 +141,9 @@ class ServingImage(pulumi.ComponentResource):
         )
         self.repository_url = repository.repository_url
         self.repository_arn = repository.arn
-        self.image_uri = image.ref
+        # SageMaker documents `repository:tag` or `repository@digest`; the build's `ref` is
+        # `repository:tag@digest`, outside both. The digest pins the exact image that was pushed.
+        self.image_uri = pulumi.Output.concat(repository.repository_url, "@", image.digest)
         self.tag = pulumi.Output.from_input(tag)
         self.register_outputs(
             {

@@ -365,7 +365,8 @@ class AwsMocks(pulumi.runtime.Mocks):
     def _image_index(self, name: str, out: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         digest = "sha256:" + _hex("image", name, *map(str, out.get("tags", [])), length=64)
         tags = out.get("tags") or [name]
-        out.update(digest=digest, ref=f"{str(tags[0]).rsplit(':', 1)[0]}@{digest}")
+        # The provider's `ref` is one tag with the build's digest appended: `repo:tag@digest`.
+        out.update(digest=digest, ref=f"{tags[0]}@{digest}")
         return digest, out
 
     def _role_iam(self, name: str, out: dict[str, Any]) -> tuple[str, dict[str, Any]]:

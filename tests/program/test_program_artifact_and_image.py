@@ -115,8 +115,8 @@ def test_the_image_is_built_from_container_and_tagged_by_its_content(prod):
     (registry,) = image.inputs["registries"]
     assert registry["address"] == repo_url
     model = one(prod, "aws:sagemaker/model:Model")
-    assert model.inputs["primaryContainer"]["image"] == image.outputs["ref"]
-    assert "@sha256:" in image.outputs["ref"]
+    # repository@digest: a form SageMaker documents, pinned to the image that was pushed.
+    assert model.inputs["primaryContainer"]["image"] == f"{repo_url}@{image.outputs['digest']}"
 
 
 def test_the_content_hash_ignores_caches_but_not_sources(tmp_path):
