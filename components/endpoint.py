@@ -83,8 +83,9 @@ class EndpointArgs:
     """Rolling: MaximumBatchSize as a percentage of the variant's capacity (5-50)."""
     rolling_wait_seconds: int = 300
     """Rolling: seconds between batches."""
-    rollback_alarm_names: Sequence[pulumi.Input[str]] = ()
-    """Alarms that stop and roll back a deployment; empty disables auto-rollback."""
+    rollback_alarm_names: Sequence[str] = ()
+    """Alarms that stop and roll back a deployment; empty disables auto-rollback. Plain, fixed
+    names, never autonamed outputs: the provider replaces the endpoint when this list changes."""
     rollback_alarm_arns: Sequence[pulumi.Input[str]] = ()
     """Their ARNs, for the role's ``cloudwatch:DescribeAlarms``."""
     image_uri: pulumi.Input[str]
@@ -224,6 +225,9 @@ class Endpoint(pulumi.ComponentResource):
             tags=name_tag(f"{name}-endpoint"),
             opts=pulumi.ResourceOptions(
                 parent=self,
+                # SageMaker reads the rollback alarms with the role's cloudwatch:DescribeAlarms:
+                # the policy (and through its ARNs, the alarms) must exist before a deployment.
+                depends_on=[role_policy],
                 custom_timeouts=pulumi.CustomTimeouts(
                     create="90m", update=f"{update_minutes}m", delete="30m"
                 ),

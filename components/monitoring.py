@@ -107,8 +107,8 @@ class Monitoring(pulumi.ComponentResource):
     topic_arn: pulumi.Output[str]
     dashboard_name: pulumi.Output[str]
     alarm_names: pulumi.Output[list[str]]
-    rollback_alarm_names: list[pulumi.Output[str]]
-    """Alarms that roll a deployment back: model latency and 5XX rate."""
+    rollback_alarm_names: list[str]
+    """Alarms that roll a deployment back: model latency and 5XX rate. Fixed names (see below)."""
     rollback_alarm_arns: list[pulumi.Output[str]]
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -128,10 +128,16 @@ class Monitoring(pulumi.ComponentResource):
         lambda_dims: Mapping[str, pulumi.Input[str]] = {"FunctionName": args.function_name}
         api_dims: Mapping[str, pulumi.Input[str]] = {"ApiName": args.api_name, "Stage": args.stage_name}
 
+        # The rollback alarms have FIXED names derived from the endpoint's: the provider marks the
+        # endpoint's auto_rollback_configuration ForceNew, so any change to the alarm list (an
+        # alarm replaced under a new autoname) would replace the endpoint, and its fixed name
+        # makes a create-before-delete replacement fail ("already exists"). The alarm set must
+        # never change when an alarm resource is replaced.
         latency = self._alarm(
             "model-latency",
             f"p99 ModelLatency of {args.endpoint_name} above {args.model_latency_p99_ms} ms "
             "(rolls deployments back)",
+            alarm_name=rollback_alarm_name(args.endpoint_name, "latency"),
             metric_name="ModelLatency",
             namespace=SAGEMAKER,
             dimensions=variant,
@@ -143,6 +149,7 @@ class Monitoring(pulumi.ComponentResource):
             "invocation-5xx-rate",
             f"5XX share of {args.endpoint_name} invocations above "
             f"{args.error_rate_percent}% (rolls deployments back)",
+            alarm_name=rollback_alarm_name(args.endpoint_name, "5xx"),
             errors="Invocation5XXErrors",
             dimensions=variant,
             threshold=args.error_rate_percent,
@@ -266,7 +273,10 @@ class Monitoring(pulumi.ComponentResource):
         self.topic_arn = topic.arn
         self.dashboard_name = dashboard.dashboard_name
         self.alarm_names = pulumi.Output.all(*[a.name for a in alarms])
-        self.rollback_alarm_names = [latency.name, server_errors.name]
+        self.rollback_alarm_names = [
+            rollback_alarm_name(args.endpoint_name, "latency"),
+            rollback_alarm_name(args.endpoint_name, "5xx"),
+        ]
         self.rollback_alarm_arns = [latency.arn, server_errors.arn]
         self.register_outputs(
             {
@@ -285,11 +295,13 @@ class Monitoring(pulumi.ComponentResource):
         *,
         periods: int,
         datapoints: int | None = None,
+        alarm_name: str | None = None,
         **metric: Any,
     ) -> cw.MetricAlarm:
         """A single-metric alarm over one-minute periods that tells the topic when it fires and clears."""
         return cw.MetricAlarm(
             f"{self._name}-{role}",
+            name=alarm_name,
             alarm_description=description,
             comparison_operator="GreaterThanThreshold",
             period=MINUTE,
@@ -300,7 +312,7 @@ class Monitoring(pulumi.ComponentResource):
             alarm_actions=[self._topic.arn],
             ok_actions=[self._topic.arn],
             tags=name_tag(f"{self._name}-{role}"),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=_alarm_options(self, alarm_name),
             **metric,
         )
 
@@ -313,9 +325,11 @@ class Monitoring(pulumi.ComponentResource):
         threshold: float,
         periods: int,
         comparison: str = "GreaterThanThreshold",
+        alarm_name: str | None = None,
     ) -> cw.MetricAlarm:
         return cw.MetricAlarm(
             f"{self._name}-{role}",
+            name=alarm_name,
             alarm_description=description,
             comparison_operator=comparison,
             threshold=threshold,
@@ -326,7 +340,7 @@ class Monitoring(pulumi.ComponentResource):
             alarm_actions=[self._topic.arn],
             ok_actions=[self._topic.arn],
             tags=name_tag(f"{self._name}-{role}"),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=_alarm_options(self, alarm_name),
         )
 
     def _rate_alarm(
@@ -338,11 +352,13 @@ class Monitoring(pulumi.ComponentResource):
         dimensions: Mapping[str, str],
         threshold: float,
         periods: int = 3,
+        alarm_name: str | None = None,
     ) -> cw.MetricAlarm:
         """Percentage of invocations that failed (metric math over the two counts)."""
         return self._math_alarm(
             role,
             description,
+            alarm_name=alarm_name,
             queries=[
                 _query("errors", errors, SAGEMAKER, dimensions),
                 _query("invocations", "Invocations", SAGEMAKER, dimensions),
@@ -377,6 +393,17 @@ class Monitoring(pulumi.ComponentResource):
             comparison="GreaterThanOrEqualToThreshold",
             periods=args.fleet_at_max_minutes,
         )
+
+
+def rollback_alarm_name(endpoint_name: str, kind: str) -> str:
+    """The fixed physical name of a rollback alarm: ``<endpoint>-rollback-<kind>``."""
+    return f"{endpoint_name}-rollback-{kind}"
+
+
+def _alarm_options(parent: pulumi.Resource, alarm_name: str | None) -> pulumi.ResourceOptions:
+    # PutMetricAlarm creates OR overwrites the alarm of that name: a create-before-delete
+    # replacement of a fixed-name alarm would overwrite it, then delete it. Delete first.
+    return pulumi.ResourceOptions(parent=parent, delete_before_replace=alarm_name is not None)
 
 
 def _query(

@@ -144,10 +144,23 @@ def test_prod_deploys_blue_green_canary_with_rollback_on_the_alarms(prod):
     assert policy["terminationWaitInSeconds"] == 900
     assert policy["maximumExecutionTimeoutInSeconds"] == 7200
     rollback = [a["alarmName"] for a in deployment["autoRollbackConfiguration"]["alarms"]]
+    assert rollback == ["xgboost-endpoint-prod-rollback-latency", "xgboost-endpoint-prod-rollback-5xx"]
     names = [
         prod.named(n).outputs["name"] for n in ("monitoring-model-latency", "monitoring-invocation-5xx-rate")
     ]
     assert rollback == names
+
+
+def test_the_rollback_alarm_list_is_fixed_strings_not_autonamed_outputs(prod):
+    # The provider replaces the endpoint when auto_rollback_configuration changes: the alarm list
+    # must not depend on any resource's output, so replacing an alarm cannot change it.
+    endpoint = one(prod, "aws:sagemaker/endpoint:Endpoint")
+    assert not endpoint.property_dependencies.get("deploymentConfig")
+    for role in ("model-latency", "invocation-5xx-rate"):
+        alarm = prod.named(f"monitoring-{role}")
+        assert alarm.inputs["name"].startswith("xgboost-endpoint-prod-rollback-")
+        # PutMetricAlarm overwrites a same-name alarm: a fixed-name alarm is deleted before it is replaced
+        assert alarm.delete_before_replace is True
 
 
 def test_dev_replaces_its_single_instance_all_at_once_without_waiting(dev):
