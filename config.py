@@ -268,7 +268,8 @@ def load(project_dir: Path) -> Settings:
 
 def validate(s: Settings) -> list[Problem]:
     """Every rule the settings break; an empty list means deployable."""
-    problems = _validate_fleet(s)
+    problems = _validate_instance_type(s)
+    problems.extend(_validate_fleet(s))
     problems.extend(_validate_update(s))
     problems.extend(_validate_network(s))
 
@@ -291,7 +292,7 @@ def validate(s: Settings) -> list[Problem]:
     return problems
 
 
-def _validate_fleet(s: Settings) -> list[Problem]:
+def _validate_instance_type(s: Settings) -> list[Problem]:
     problems: list[Problem] = []
     add = problems.append
     if s.instance_type not in sagemaker_instance_types():
@@ -300,6 +301,15 @@ def _validate_fleet(s: Settings) -> list[Problem]:
                 key="instanceType",
                 problem=f"{s.instance_type!r} is not a SageMaker hosting instance type",
                 fix="use a ProductionVariantInstanceType such as ml.c5.xlarge or ml.m5.large",
+            )
+        )
+    if fleet.is_graviton(s.instance_type):
+        add(
+            Problem(
+                key="instanceType",
+                problem=f"{s.instance_type} is an Arm (Graviton) type and the serving image is "
+                "built for linux/amd64 only: the endpoint would fail to start after provisioning",
+                fix="use an x86_64 type such as ml.c5.xlarge or ml.m5.large",
             )
         )
     burstable = fleet.is_burstable(s.instance_type)
@@ -321,6 +331,12 @@ def _validate_fleet(s: Settings) -> list[Problem]:
                 fix="set autoscaling: false or use a non-burstable type",
             )
         )
+    return problems
+
+
+def _validate_fleet(s: Settings) -> list[Problem]:
+    problems: list[Problem] = []
+    add = problems.append
     if s.initial_instance_count < 1:
         add(
             Problem(

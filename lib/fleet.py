@@ -62,6 +62,15 @@ def has_local_nvme(instance_type: str) -> bool:
     return bool(_LOCAL_NVME_FAMILY.match(instance_type)) or instance_type.startswith(_LOCAL_NVME_UNMARKED)
 
 
+_GRAVITON = re.compile(r"^ml\.[a-z]+\d+g[a-z]*\.")
+
+
+def is_graviton(instance_type: str) -> bool:
+    """True for Arm (Graviton) families such as ``ml.c6g``, ``ml.m7g``, ``ml.r8g``: an x86_64
+    image does not start on them."""
+    return bool(_GRAVITON.match(instance_type))
+
+
 def looks_like_instance_type(instance_type: str) -> bool:
     """A cheap shape check (``ml.<family>.<size>``); the authoritative list is botocore's enum."""
     return bool(_INSTANCE_TYPE.match(instance_type))

@@ -112,3 +112,20 @@ def test_instances_for_load_rounds_up():
 )
 def test_local_nvme_types_are_recognised_for_the_kms_rule(instance_type, nvme):
     assert fleet.has_local_nvme(instance_type) is nvme
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "graviton"),
+    [
+        ("ml.c6g.large", True),
+        ("ml.m6gd.xlarge", True),
+        ("ml.c6gn.large", True),
+        ("ml.c7g.2xlarge", True),
+        ("ml.g4dn.xlarge", False),
+        ("ml.g5.xlarge", False),
+        ("ml.c5.xlarge", False),
+        ("ml.inf2.xlarge", False),
+    ],
+)
+def test_graviton_families_are_recognised(instance_type, graviton):
+    assert fleet.is_graviton(instance_type) is graviton

@@ -228,3 +228,8 @@ def test_a_lambda_timeout_too_short_for_the_handler_is_refused():
     error = config_error("dev", lambdaTimeoutSeconds=4)
     assert "the handler needs 5 s at least" in problem(error, "lambdaTimeoutSeconds")
     assert "choose 5-28 seconds" in problem(error, "lambdaTimeoutSeconds")
+
+
+def test_an_arm_instance_type_is_refused_for_the_amd64_image():
+    error = config_error("prod", instanceType="ml.c6g.xlarge")
+    assert "built for linux/amd64 only" in problem(error, "instanceType")
