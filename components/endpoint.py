@@ -190,7 +190,9 @@ class Endpoint(pulumi.ComponentResource):
             enable_network_isolation=args.network_isolation,
             tags=name_tag(f"{name}-model"),
             # CreateModel checks that the role can pull the image: the policy must be in place.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
+            # Retained on delete for the same reason as the configuration below: after an
+            # auto-rollback the old model is the one serving.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy], retain_on_delete=True),
         )
 
         config = sm.EndpointConfiguration(
@@ -207,7 +209,12 @@ class Endpoint(pulumi.ComponentResource):
             kms_key_arn=args.kms_key_arn if args.volume_kms else None,
             data_capture_config=_data_capture(args),
             tags=name_tag(f"{name}-config"),
-            opts=child,
+            # Never deleted by Pulumi: when SageMaker auto-rolls an update back, the provider
+            # still reports success (it waits for InService, which a rolled-back endpoint is;
+            # terraform-provider-aws #48997), and Pulumi would then delete the old configuration,
+            # the one the endpoint is serving from. Configurations and models are free metadata;
+            # README ("Known limits") says how to clean old ones up.
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
         )
 
         # Endpoint creation and blue/green updates take long: allow the whole deployment

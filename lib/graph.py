@@ -38,6 +38,8 @@ class RecordedResource:
     """Provider reference, when one was set explicitly."""
     protect: bool = False
     delete_before_replace: bool = False
+    retain_on_delete: bool = False
+    """Pulumi drops it from the state on delete but leaves it in the account."""
     ignore_changes: tuple[str, ...] = ()
     custom_timeouts: Mapping[str, str] = field(default_factory=dict)
 

@@ -122,6 +122,23 @@ def test_the_configuration_carries_type_count_model_key_and_capture(prod):
     assert config.delete_before_replace is False
 
 
+def test_replaced_configurations_and_models_stay_in_the_account(prod, dev):
+    # After a SageMaker auto-rollback the provider still reports success, and deleting the "old"
+    # configuration or model would delete what the endpoint serves (terraform-provider-aws #48997).
+    for graph in (prod, dev):
+        for type_token in (
+            "aws:sagemaker/endpointConfiguration:EndpointConfiguration",
+            "aws:sagemaker/model:Model",
+        ):
+            assert one(graph, type_token).retain_on_delete is True
+    # ...and only those: everything else is deleted with the stack as usual.
+    retained = {r.type for r in prod if r.retain_on_delete}
+    assert retained == {
+        "aws:sagemaker/endpointConfiguration:EndpointConfiguration",
+        "aws:sagemaker/model:Model",
+    }
+
+
 def test_nvme_instance_types_get_no_kms_key():
     graph = evaluate_stack(
         "prod",
