@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +40,16 @@ LOG_RETENTION_DAYS = frozenset(
 """The retention periods CloudWatch Logs accepts."""
 
 API_GATEWAY_INTEGRATION_TIMEOUT_SECONDS = 29
+
+PROVIDER_ENDPOINT_WAIT_MINUTES = 60
+"""How long terraform-provider-aws (under pulumi-aws) waits for an endpoint to be InService. The
+resource has no Timeouts block: Pulumi's custom timeouts cannot lengthen it."""
+
+DEPLOYMENT_BUDGET_MINUTES = 55
+"""The longest worst-case deployment accepted: the provider's wait less a margin."""
+
+PROVISIONING_ALLOWANCE_SECONDS = 600
+"""Worst case for SageMaker to launch a fleet (or a rolling batch) and pass its health checks."""
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _S3_MODEL_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>.+\.tar\.gz)$")
@@ -445,7 +456,70 @@ def _validate_update(s: Settings) -> list[Problem]:
                 fix="set autoRollback: true",
             )
         )
+    if not problems and s.fleet_is_computable:  # the estimate needs every figure in range
+        problems.extend(_validate_deployment_time(s))
     return problems
+
+
+def traffic_shift_waits(routing: TrafficRouting, step_percent: int) -> int:
+    """Wait intervals of a blue/green traffic shift: one for ALL_AT_ONCE (its baking period) and
+    CANARY (after the canary), one per step for LINEAR."""
+    if routing is TrafficRouting.LINEAR:
+        return math.ceil(100 / step_percent)
+    return 1
+
+
+def blue_green_wait_seconds(s: Settings) -> int:
+    """Seconds a blue/green deployment spends waiting: every traffic wait plus the termination wait."""
+    waits = traffic_shift_waits(s.traffic_routing, s.traffic_step_percent)
+    return waits * s.traffic_wait_seconds + s.termination_wait_seconds
+
+
+def worst_case_deployment(s: Settings) -> tuple[int, str]:
+    """The longest an endpoint update can take with these settings (seconds), and how it adds up."""
+    if s.update_mode is UpdateMode.ROLLING:
+        batch = fleet.rolling_batch_instances(s.fleet_max, s.rolling_batch_percent)
+        batches = math.ceil(s.fleet_max / batch)
+        total = batches * (PROVISIONING_ALLOWANCE_SECONDS + s.rolling_wait_seconds)
+        return total, (
+            f"{batches} batch(es) of {batch} of {s.fleet_max} instances (rollingBatchPercent "
+            f"{s.rolling_batch_percent}%), each {PROVISIONING_ALLOWANCE_SECONDS // 60} min to provision "
+            f"+ rollingWaitSeconds {s.rolling_wait_seconds} s"
+        )
+    waits = traffic_shift_waits(s.traffic_routing, s.traffic_step_percent)
+    routing = s.traffic_routing.value
+    if s.traffic_routing is TrafficRouting.LINEAR:
+        routing += f", trafficStepPercent {s.traffic_step_percent}%"
+    total = PROVISIONING_ALLOWANCE_SECONDS + blue_green_wait_seconds(s)
+    return total, (
+        f"{PROVISIONING_ALLOWANCE_SECONDS // 60} min to provision the new fleet + {waits} x "
+        f"trafficWaitSeconds {s.traffic_wait_seconds} s ({routing}) "
+        f"+ terminationWaitSeconds {s.termination_wait_seconds} s"
+    )
+
+
+def _validate_deployment_time(s: Settings) -> list[Problem]:
+    """An update the provider stops waiting for fails the `pulumi up` while SageMaker carries on,
+    and the next `pulumi up` then meets an endpoint that is still Updating."""
+    seconds, breakdown = worst_case_deployment(s)
+    if seconds <= DEPLOYMENT_BUDGET_MINUTES * 60:
+        return []
+    rolling = s.update_mode is UpdateMode.ROLLING
+    return [
+        Problem(
+            key="rollingWaitSeconds" if rolling else "trafficWaitSeconds",
+            problem=f"an endpoint update can take {math.ceil(seconds / 60)} min ({breakdown}), but the "
+            f"provider waits at most {PROVIDER_ENDPOINT_WAIT_MINUTES} min for the endpoint (no timeout "
+            "setting lengthens it) and then fails the update while SageMaker carries on",
+            fix=f"keep the worst case under {DEPLOYMENT_BUDGET_MINUTES} min: "
+            + (
+                "shorten rollingWaitSeconds or raise rollingBatchPercent"
+                if rolling
+                else "shorten trafficWaitSeconds or terminationWaitSeconds, or shift in fewer steps "
+                "(a larger trafficStepPercent, or CANARY)"
+            ),
+        )
+    ]
 
 
 def _validate_network(s: Settings) -> list[Problem]:

@@ -16,7 +16,6 @@ Provider traps this component is built around (../shared/AWS-FACTS.md):
 from __future__ import annotations
 
 import enum
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -217,11 +216,6 @@ class Endpoint(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
         )
 
-        # Endpoint creation and blue/green updates take long: allow the whole deployment
-        # (execution timeout plus the old fleet's termination wait) and a margin.
-        update_minutes = (
-            math.ceil((args.maximum_execution_timeout_seconds + args.termination_wait_seconds) / 60) + 30
-        )
         endpoint = sm.Endpoint(
             f"{name}-endpoint",
             # A fixed name (not autonaming) breaks the alarm <-> rollback cycle; the endpoint is
@@ -235,9 +229,9 @@ class Endpoint(pulumi.ComponentResource):
                 # SageMaker reads the rollback alarms with the role's cloudwatch:DescribeAlarms:
                 # the policy (and through its ARNs, the alarms) must exist before a deployment.
                 depends_on=[role_policy],
-                custom_timeouts=pulumi.CustomTimeouts(
-                    create="90m", update=f"{update_minutes}m", delete="30m"
-                ),
+                # No custom_timeouts: the provider's endpoint resource has no Timeouts block and
+                # waits a fixed 60 minutes for InService, whatever Pulumi asks. config.validate
+                # refuses deployment settings that could take longer.
             ),
         )
 

@@ -233,3 +233,32 @@ def test_a_lambda_timeout_too_short_for_the_handler_is_refused():
 def test_an_arm_instance_type_is_refused_for_the_amd64_image():
     error = config_error("prod", instanceType="ml.c6g.xlarge")
     assert "built for linux/amd64 only" in problem(error, "instanceType")
+
+
+def test_a_linear_shift_the_provider_would_stop_waiting_for_is_refused():
+    # 10 min provisioning + 10 steps x 600 s + 900 s termination = 125 min > the provider's 60
+    error = config_error("prod", trafficRouting="LINEAR", trafficStepPercent=10)
+    assert error.keys == ("trafficWaitSeconds",)
+    message = problem(error, "trafficWaitSeconds")
+    assert (
+        "an endpoint update can take 125 min (10 min to provision the new fleet + 10 x trafficWaitSeconds "
+        "600 s (LINEAR, trafficStepPercent 10%) + terminationWaitSeconds 900 s)" in message
+    )
+    assert "the provider waits at most 60 min for the endpoint (no timeout setting lengthens it)" in message
+    assert "keep the worst case under 55 min" in message
+
+
+def test_a_deployment_of_exactly_55_minutes_is_accepted_and_one_second_more_is_not():
+    # CANARY: 10 min + one 1800 s wait + 900 s termination = 55 min
+    graph = evaluate_stack("prod", config_overrides={"trafficWaitSeconds": 1800})
+    assert graph.of_type("aws:sagemaker/endpoint:Endpoint")
+    error = config_error("prod", trafficWaitSeconds=1801)
+    assert "can take 56 min" in problem(error, "trafficWaitSeconds")
+
+
+def test_a_rolling_update_counts_every_batch():
+    # 20% of 6 instances -> batches of 2 -> 3 batches x (10 min + 1200 s) = 90 min
+    error = config_error("prod", updateMode="rolling", rollingWaitSeconds=1200)
+    message = problem(error, "rollingWaitSeconds")
+    assert "can take 90 min (3 batch(es) of 2 of 6 instances (rollingBatchPercent 20%)" in message
+    assert "shorten rollingWaitSeconds or raise rollingBatchPercent" in message
