@@ -14,8 +14,9 @@ machine load):
 
 Needs ``wrk`` (``apt-get install -y wrk``). Run: ``.venv/bin/python -m bench.bench_container``
 (``--runs 3 --seconds 5`` by default, a few minutes in all; ``--compare-workers gthread,sync``
-adds the worker-class comparison, both served at once and measured in alternation).
-Results: ``bench/results/container.json`` (and ``container-workers.json``).
+adds the worker-class comparison, both served at once and measured in alternation; ``--quick``
+measures only the single-record figure, about a minute).
+Results: ``bench/results/container.json`` (and ``container-workers.json``, ``container-quick.json``).
 """
 
 from __future__ import annotations
@@ -339,6 +340,42 @@ def _figure(
     }
 
 
+def measure_single_record(runs: int, seconds: float, threads: int, work: Path) -> list[dict[str, Any]]:
+    """Only the headline figure: single-record req/s against the minimal app, alternated run by run."""
+    model_dir = write_model(train_demo_booster(), work / "model", "json").parent
+    rows = digits_rows()
+    (work / "single.csv").write_bytes(",".join(f"{v:g}" for v in rows[0]).encode() + b"\n")
+    single_lua = work / "single.lua"
+    single_lua.write_text(_LUA.format(body=work / "single.csv"))
+    workers = 2 * (os.cpu_count() or 1) + 1
+    ours: list[WrkResult] = []
+    minimal: list[WrkResult] = []
+    env = {"SERVER_WORKER_CLASS": "gthread", "SERVER_THREADS": str(threads)}
+    with (
+        running_container(model_dir, workers=workers, env=env) as server,
+        minimal_app(workers, "gthread", threads) as (minimal_url, _),
+    ):
+        run_wrk(server.url, single_lua, 1, CONNECTIONS)
+        run_wrk(minimal_url, single_lua, 1, CONNECTIONS)
+        for _ in range(runs):
+            ours.append(run_wrk(server.url, single_lua, seconds, CONNECTIONS))
+            minimal.append(run_wrk(minimal_url, single_lua, seconds, CONNECTIONS))
+    med = statistics.median
+    ratios = [o.requests_per_second / m.requests_per_second for o, m in zip(ours, minimal, strict=True)]
+    return [
+        _figure(
+            f"single-record CSV req/s, {CONNECTIONS} conns (gthread x{threads} threads)",
+            med(r.requests_per_second for r in ours),
+            "req/s",
+            "minimal Flask app, same Gunicorn settings",
+            med(r.requests_per_second for r in minimal),
+        ),
+        _figure("lowest ratio of one run", min(ratios), "ratio"),
+        _figure("highest ratio of one run", max(ratios), "ratio"),
+        _figure("non-2xx or socket errors during the runs", float(sum(r.errors for r in ours)), "count"),
+    ]
+
+
 def measure(runs: int, seconds: float, worker_class: str, threads: int, work: Path) -> list[dict[str, Any]]:
     booster = train_demo_booster()
     model_dir = write_model(booster, work / "model", "json").parent
@@ -461,6 +498,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=5, help="length of each wrk run (whole seconds)")
     parser.add_argument("--threads", type=int, default=8, help="threads per gthread worker")
     parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="only single-record req/s against the minimal app (about a minute; results in "
+        "container-quick.json)",
+    )
+    parser.add_argument(
         "--compare-workers",
         default="",
         help="e.g. gthread,sync: also serve these worker classes side by side and compare them "
@@ -474,6 +517,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     command = "python -m bench.bench_container " + " ".join(argv if argv is not None else sys.argv[1:])
+    if args.quick:
+        with tempfile.TemporaryDirectory(prefix="bench-container-") as tmp:
+            figures = measure_single_record(args.runs, args.seconds, args.threads, Path(tmp))
+        _write("container-quick.json", command, figures)
+        print(
+            f"\nsingle record (medians of {args.runs} x {args.seconds} s; bench/results/container-quick.json)"
+        )
+        _print(figures)
+        return 0
     with tempfile.TemporaryDirectory(prefix="bench-container-") as tmp:
         figures = measure(args.runs, args.seconds, "gthread", args.threads, Path(tmp))
     _write("container.json", command, figures)
