@@ -23,7 +23,7 @@ import pulumi
 
 from components.endpoint import ENDPOINT_NAME_MAX, TrafficRouting
 from components.front_door import MIN_TIMEOUT_SECONDS as MIN_LAMBDA_TIMEOUT_SECONDS
-from lib import fleet
+from lib import deployment, fleet
 from lib.fleet import QuotaTable, UpdateMode, VariantFleet
 
 PROJECT = "xgboost-endpoint"
@@ -428,8 +428,10 @@ def _validate_update(s: Settings) -> list[Problem]:
         if not 0 <= s.rolling_wait_seconds <= 3600:
             add(Problem(key="rollingWaitSeconds", problem=f"{s.rolling_wait_seconds} s", fix="choose 0-3600"))
     else:
-        if s.traffic_routing is not TrafficRouting.ALL_AT_ONCE and not 1 <= s.traffic_step_percent <= 100:
-            add(Problem(key="trafficStepPercent", problem=f"{s.traffic_step_percent}%", fix="choose 1-100"))
+        step_problem = deployment.step_percent_problem(s.traffic_routing.value, s.traffic_step_percent)
+        if step_problem is not None:
+            low, high = deployment.TRAFFIC_STEP_PERCENT[s.traffic_routing.value]
+            add(Problem(key="trafficStepPercent", problem=step_problem, fix=f"choose {low}-{high}"))
         if not 0 <= s.traffic_wait_seconds <= 3600:
             add(Problem(key="trafficWaitSeconds", problem=f"{s.traffic_wait_seconds} s", fix="choose 0-3600"))
         if not 0 <= s.termination_wait_seconds <= 3600:
@@ -448,6 +450,10 @@ def _validate_update(s: Settings) -> list[Problem]:
                 fix="choose 600-14400",
             )
         )
+    # The rules below combine the figures above: only once each is in range.
+    in_range = not problems
+    if in_range:
+        problems.extend(_validate_execution_timeout(s))
     if s.environment is Environment.PROD and not s.auto_rollback:
         add(
             Problem(
@@ -456,23 +462,35 @@ def _validate_update(s: Settings) -> list[Problem]:
                 fix="set autoRollback: true",
             )
         )
-    if not problems and s.fleet_is_computable:  # the estimate needs every figure in range
+    if in_range and s.fleet_is_computable:
         problems.extend(_validate_deployment_time(s))
     return problems
 
 
-def traffic_shift_waits(routing: TrafficRouting, step_percent: int) -> int:
-    """Wait intervals of a blue/green traffic shift: one for ALL_AT_ONCE (its baking period) and
-    CANARY (after the canary), one per step for LINEAR."""
-    if routing is TrafficRouting.LINEAR:
-        return math.ceil(100 / step_percent)
-    return 1
+def _validate_execution_timeout(s: Settings) -> list[Problem]:
+    """SageMaker refuses a blue/green policy whose execution timeout does not exceed its waits."""
+    if s.update_mode is not UpdateMode.BLUE_GREEN:
+        return []
+    waiting = blue_green_wait_seconds(s)
+    if s.maximum_execution_timeout_seconds > waiting:
+        return []
+    waits = deployment.traffic_shift_waits(s.traffic_routing, s.traffic_step_percent)
+    return [
+        Problem(
+            key="maximumExecutionTimeoutSeconds",
+            problem=f"{s.maximum_execution_timeout_seconds} s does not exceed the deployment's waits: "
+            f"{waits} x trafficWaitSeconds {s.traffic_wait_seconds} s + terminationWaitSeconds "
+            f"{s.termination_wait_seconds} s = {waiting} s, which SageMaker refuses",
+            fix=f"set maximumExecutionTimeoutSeconds above {waiting} (and at most 14400), or wait less",
+        )
+    ]
 
 
 def blue_green_wait_seconds(s: Settings) -> int:
     """Seconds a blue/green deployment spends waiting: every traffic wait plus the termination wait."""
-    waits = traffic_shift_waits(s.traffic_routing, s.traffic_step_percent)
-    return waits * s.traffic_wait_seconds + s.termination_wait_seconds
+    return deployment.blue_green_wait_seconds(
+        s.traffic_routing, s.traffic_step_percent, s.traffic_wait_seconds, s.termination_wait_seconds
+    )
 
 
 def worst_case_deployment(s: Settings) -> tuple[int, str]:
@@ -486,7 +504,7 @@ def worst_case_deployment(s: Settings) -> tuple[int, str]:
             f"{s.rolling_batch_percent}%), each {PROVISIONING_ALLOWANCE_SECONDS // 60} min to provision "
             f"+ rollingWaitSeconds {s.rolling_wait_seconds} s"
         )
-    waits = traffic_shift_waits(s.traffic_routing, s.traffic_step_percent)
+    waits = deployment.traffic_shift_waits(s.traffic_routing, s.traffic_step_percent)
     routing = s.traffic_routing.value
     if s.traffic_routing is TrafficRouting.LINEAR:
         routing += f", trafficStepPercent {s.traffic_step_percent}%"

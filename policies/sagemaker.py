@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from pulumi_policy import (
     EnforcementLevel,
     ReportViolation,
@@ -11,6 +14,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+from lib import deployment
 from lib.fleet import QuotaTable, UpdateMode, has_local_nvme, is_burstable, quota_shortfalls
 from policies import props, settings, topology
 from policies.props import UNKNOWN
@@ -402,6 +406,9 @@ def validate_deployment_rollback(args: ResourceValidationArgs, report_violation:
             f"to '{ALLOWED_UPDATE_MODES}' in the pack config)",
             None,
         )
+    if blue_green is not None and blue_green is not UNKNOWN:
+        for problem in _blue_green_problems(blue_green):
+            report_violation(f"endpoint '{args.name}' {problem}", None)
     alarms = props.items(deployment, "autoRollbackConfiguration", "alarms")
     if alarms is UNKNOWN:
         return
@@ -412,6 +419,48 @@ def validate_deployment_rollback(args: ResourceValidationArgs, report_violation:
             "failing update rolls back by itself",
             None,
         )
+
+
+_STEP_SIZE_KEYS = {deployment.CANARY: "canarySize", deployment.LINEAR: "linearStepSize"}
+
+
+def _blue_green_problems(policy: Mapping[str, Any]) -> list[str]:
+    """Step sizes and an execution timeout SageMaker would refuse (lib/deployment.py)."""
+    routing_config = props.get(policy, "trafficRoutingConfiguration")
+    routing = props.text(routing_config, "type")
+    if not isinstance(routing, str):
+        return []
+    problems: list[str] = []
+    step: int | None = 1  # ALL_AT_ONCE has no step size and one wait
+    step_key = _STEP_SIZE_KEYS.get(routing)
+    if step_key is not None:
+        size = props.get(routing_config, step_key)
+        value = props.integer(size, "value")
+        # INSTANCE_COUNT steps depend on the fleet size: only percentages are judged here.
+        step = value if isinstance(value, int) and props.text(size, "type") == "CAPACITY_PERCENT" else None
+        wrong = deployment.step_percent_problem(routing, step) if step is not None else None
+        if wrong is not None:
+            low, high = deployment.TRAFFIC_STEP_PERCENT[routing]
+            problems.append(f"shifts traffic in steps of {wrong}: set {step_key}.value to {low}-{high}")
+    wait = props.integer(routing_config, "waitIntervalInSeconds")
+    termination = props.integer(policy, "terminationWaitInSeconds")
+    timeout = props.integer(policy, "maximumExecutionTimeoutInSeconds")
+    termination = 0 if termination is None else termination  # the provider's default
+    if (
+        step is None
+        or step < 1
+        or not isinstance(wait, int)
+        or not isinstance(termination, int)
+        or not isinstance(timeout, int)
+    ):
+        return problems  # unknown until the update, or reported above
+    waiting = deployment.blue_green_wait_seconds(routing, step, wait, termination)
+    if timeout <= waiting:
+        problems.append(
+            f"has maximumExecutionTimeoutInSeconds {timeout}, which does not exceed its traffic and "
+            f"termination waits ({waiting} s) as SageMaker requires: raise it above {waiting} or wait less"
+        )
+    return problems
 
 
 deployment_rollback = ResourceValidationPolicy(

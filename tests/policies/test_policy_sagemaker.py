@@ -337,6 +337,50 @@ def test_unknown_update_mode_in_config_is_refused() -> None:
         messages(happy_graph(), "sagemaker-endpoint-deployment-rollback", {"allowedUpdateModes": ["canary"]})
 
 
+ROLLBACK = "sagemaker-endpoint-deployment-rollback"
+
+
+def _routing(change: dict[str, Any]):
+    def apply(inputs: dict[str, Any]) -> None:
+        inputs["deploymentConfig"]["blueGreenUpdatePolicy"]["trafficRoutingConfiguration"].update(change)
+
+    return apply
+
+
+def test_production_canary_larger_than_half_the_fleet_fails() -> None:
+    canary = {"canarySize": {"type": "CAPACITY_PERCENT", "value": 60.0}}
+    [message] = messages(mutate(happy_graph(), ENDPOINT, _routing(canary)), ROLLBACK)
+    assert message == (
+        "endpoint 'serving-endpoint' shifts traffic in steps of 60% is outside the 1-50% SageMaker allows "
+        "for a CANARY step: set canarySize.value to 1-50"
+    )
+
+
+def test_production_linear_steps_under_ten_percent_fail() -> None:
+    linear = {
+        "type": "LINEAR",
+        "canarySize": None,
+        "linearStepSize": {"type": "CAPACITY_PERCENT", "value": 5.0},
+    }
+    [message] = messages(mutate(happy_graph(), ENDPOINT, _routing(linear)), ROLLBACK)
+    assert "5% is outside the 10-50% SageMaker allows for a LINEAR step" in message
+    assert "set linearStepSize.value to 10-50" in message
+
+
+def test_production_execution_timeout_within_the_waits_fails() -> None:
+    # happy graph: one 300 s canary wait + 600 s termination wait = 900 s
+    def timeout(seconds: float):
+        def apply(inputs: dict[str, Any]) -> None:
+            inputs["deploymentConfig"]["blueGreenUpdatePolicy"]["maximumExecutionTimeoutInSeconds"] = seconds
+
+        return apply
+
+    [message] = messages(mutate(happy_graph(), ENDPOINT, timeout(900.0)), ROLLBACK)
+    assert "has maximumExecutionTimeoutInSeconds 900, which does not exceed its traffic" in message
+    assert "termination waits (900 s) as SageMaker requires: raise it above 900 or wait less" in message
+    assert messages(mutate(happy_graph(), ENDPOINT, timeout(901.0)), ROLLBACK) == []
+
+
 def test_dev_endpoint_without_rollback_passes() -> None:
     graph = mutate(happy_graph("dev"), ENDPOINT, lambda i: i.pop("deploymentConfig"))
     assert messages(graph, "sagemaker-endpoint-deployment-rollback") == []

@@ -188,7 +188,25 @@ def test_endpoint_name_is_a_valid_sagemaker_name_unique_per_stack():
         ),
         ("prod", {"invocationsPerInstanceTarget": 0}, "invocationsPerInstanceTarget", "run make capacity"),
         ("prod", {"scaleInCooldownSeconds": -5}, "scaleInCooldownSeconds", "use 0 or more seconds"),
-        ("prod", {"trafficStepPercent": 0}, "trafficStepPercent", "choose 1-100"),
+        ("prod", {"trafficStepPercent": 0}, "trafficStepPercent", "choose 1-50"),
+        (
+            "prod",
+            {"trafficStepPercent": 51},
+            "trafficStepPercent",
+            "51% is outside the 1-50% SageMaker allows for a CANARY step",
+        ),
+        (
+            "prod",
+            {"trafficRouting": "LINEAR", "trafficStepPercent": 5, "trafficWaitSeconds": 60},
+            "trafficStepPercent",
+            "5% is outside the 10-50% SageMaker allows for a LINEAR step. Fix: choose 10-50",
+        ),
+        (
+            "prod",
+            {"trafficRouting": "LINEAR", "trafficStepPercent": 60, "trafficWaitSeconds": 60},
+            "trafficStepPercent",
+            "choose 10-50",
+        ),
         ("prod", {"trafficWaitSeconds": 4000}, "trafficWaitSeconds", "choose 0-3600"),
         ("prod", {"terminationWaitSeconds": -1}, "terminationWaitSeconds", "choose 0-3600"),
         (
@@ -262,3 +280,35 @@ def test_a_rolling_update_counts_every_batch():
     message = problem(error, "rollingWaitSeconds")
     assert "can take 90 min (3 batch(es) of 2 of 6 instances (rollingBatchPercent 20%)" in message
     assert "shorten rollingWaitSeconds or raise rollingBatchPercent" in message
+
+
+def test_any_step_size_is_accepted_when_all_traffic_moves_at_once():
+    # ALL_AT_ONCE sends no step size, so trafficStepPercent does not matter.
+    at_once = {"trafficRouting": "ALL_AT_ONCE", "trafficStepPercent": 0}
+    graph = evaluate_stack("prod", config_overrides=at_once)
+    assert graph.of_type("aws:sagemaker/endpoint:Endpoint")
+
+
+def test_the_execution_timeout_must_exceed_the_deployments_waits():
+    # prod: CANARY, one 600 s wait + 900 s termination wait = 1500 s
+    error = config_error("prod", maximumExecutionTimeoutSeconds=1500)
+    assert error.keys == ("maximumExecutionTimeoutSeconds",)
+    message = problem(error, "maximumExecutionTimeoutSeconds")
+    assert (
+        "1500 s does not exceed the deployment's waits: 1 x trafficWaitSeconds 600 s "
+        "+ terminationWaitSeconds 900 s = 1500 s, which SageMaker refuses" in message
+    )
+    assert "set maximumExecutionTimeoutSeconds above 1500 (and at most 14400)" in message
+    assert evaluate_stack("prod", config_overrides={"maximumExecutionTimeoutSeconds": 1501}).resources
+
+
+def test_linear_waits_count_once_per_step_against_the_execution_timeout():
+    # LINEAR 20%: 5 steps x 300 s + 900 s = 2400 s
+    error = config_error(
+        "prod",
+        trafficRouting="LINEAR",
+        trafficStepPercent=20,
+        trafficWaitSeconds=300,
+        maximumExecutionTimeoutSeconds=2400,
+    )
+    assert "5 x trafficWaitSeconds 300 s" in problem(error, "maximumExecutionTimeoutSeconds")
