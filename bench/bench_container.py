@@ -4,7 +4,8 @@ Figures (medians of --runs runs, each phase interleaved with its baseline so bot
 machine load):
 
 - single-record CSV req/s and p99 at 16 connections, vs a minimal Gunicorn + Flask app that
-  returns a constant, with the same worker settings;
+  returns a constant, with the same worker settings; and the server CPU (master and workers)
+  each request cost, which other load on a shared machine disturbs less than req/s;
 - 1,000-record CSV batches, records/s, vs in-process ``Booster.inplace_predict`` on the same rows
   with 1 and 2 threads;
 - ``/ping`` p99 (a new connection each, like a health checker) while ``/invocations`` is saturated
@@ -136,6 +137,29 @@ def memory_mb(master: int) -> tuple[float, float]:
                 elif line.startswith("Pss:"):
                     pss += int(line.split()[1])
     return rss / 1024, pss / 1024
+
+
+def cpu_seconds(master: int) -> float:
+    """User + system CPU seconds used so far by the master and its workers."""
+    total = 0
+    for pid in [master, *_proc_children(master)]:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (stat fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_request_us(url: str, pid: int, script: Path, seconds: float) -> tuple[WrkResult, float]:
+    """A wrk run and the server's CPU microseconds per request during it.
+
+    On a shared machine, req/s swings with whatever else runs; the CPU a request costs the
+    server swings less, so it is the steadier figure for comparing two servers.
+    """
+    before = cpu_seconds(pid)
+    result = run_wrk(url, script, seconds, CONNECTIONS)
+    used = cpu_seconds(pid) - before
+    requests = result.requests_per_second * round(seconds)
+    return result, used / requests * 1e6 if requests else 0.0
 
 
 def _wait_ping(url: str, deadline: float) -> None:
@@ -351,15 +375,21 @@ def measure_single_record(runs: int, seconds: float, threads: int, work: Path) -
     ours: list[WrkResult] = []
     minimal: list[WrkResult] = []
     env = {"SERVER_WORKER_CLASS": "gthread", "SERVER_THREADS": str(threads)}
+    ours_cpu: list[float] = []
+    minimal_cpu: list[float] = []
     with (
         running_container(model_dir, workers=workers, env=env) as server,
-        minimal_app(workers, "gthread", threads) as (minimal_url, _),
+        minimal_app(workers, "gthread", threads) as (minimal_url, minimal_pid),
     ):
         run_wrk(server.url, single_lua, 1, CONNECTIONS)
         run_wrk(minimal_url, single_lua, 1, CONNECTIONS)
         for _ in range(runs):
-            ours.append(run_wrk(server.url, single_lua, seconds, CONNECTIONS))
-            minimal.append(run_wrk(minimal_url, single_lua, seconds, CONNECTIONS))
+            result, cpu = cpu_per_request_us(server.url, server.pid, single_lua, seconds)
+            ours.append(result)
+            ours_cpu.append(cpu)
+            result, cpu = cpu_per_request_us(minimal_url, minimal_pid, single_lua, seconds)
+            minimal.append(result)
+            minimal_cpu.append(cpu)
     med = statistics.median
     ratios = [o.requests_per_second / m.requests_per_second for o, m in zip(ours, minimal, strict=True)]
     return [
@@ -369,6 +399,13 @@ def measure_single_record(runs: int, seconds: float, threads: int, work: Path) -
             "req/s",
             "minimal Flask app, same Gunicorn settings",
             med(r.requests_per_second for r in minimal),
+        ),
+        _figure(
+            "server CPU per single-record request",
+            med(ours_cpu),
+            "us",
+            "minimal app, same runs",
+            med(minimal_cpu),
         ),
         _figure("lowest ratio of one run", min(ratios), "ratio"),
         _figure("highest ratio of one run", max(ratios), "ratio"),
@@ -396,6 +433,8 @@ def measure(runs: int, seconds: float, worker_class: str, threads: int, work: Pa
     label = f"{worker_class}" + (f" x{threads} threads" if worker_class == "gthread" else "")
     ours_single: list[WrkResult] = []
     minimal_single: list[WrkResult] = []
+    ours_cpu: list[float] = []
+    minimal_cpu: list[float] = []
     ours_batch: list[WrkResult] = []
     inproc_1: list[float] = []
     inproc_2: list[float] = []
@@ -408,11 +447,15 @@ def measure(runs: int, seconds: float, worker_class: str, threads: int, work: Pa
         run_wrk(server.url, single_lua, 1, CONNECTIONS)
         run_wrk(server.url, batch_lua, 1, 4)
         rest_mem.append(memory_mb(server.pid))
-        with minimal_app(workers, worker_class, threads) as (minimal_url, _):
+        with minimal_app(workers, worker_class, threads) as (minimal_url, minimal_pid):
             run_wrk(minimal_url, single_lua, 1, CONNECTIONS)
             for _ in range(runs):
-                ours_single.append(run_wrk(server.url, single_lua, seconds, CONNECTIONS))
-                minimal_single.append(run_wrk(minimal_url, single_lua, seconds, CONNECTIONS))
+                result, cpu = cpu_per_request_us(server.url, server.pid, single_lua, seconds)
+                ours_single.append(result)
+                ours_cpu.append(cpu)
+                result, cpu = cpu_per_request_us(minimal_url, minimal_pid, single_lua, seconds)
+                minimal_single.append(result)
+                minimal_cpu.append(cpu)
         for _ in range(runs):
             ours_batch.append(run_wrk(server.url, batch_lua, seconds, 4))
             inproc_1.append(in_process_records_per_second(booster, batch, 1, seconds / 2))
@@ -449,6 +492,13 @@ def measure(runs: int, seconds: float, worker_class: str, threads: int, work: Pa
             med(r.p99_ms for r in minimal_single),
         ),
         _figure("minimal Flask app req/s (baseline)", minimal_rps, "req/s"),
+        _figure(
+            "server CPU per single-record request",
+            med(ours_cpu),
+            "us",
+            "minimal app, same runs",
+            med(minimal_cpu),
+        ),
         _figure(
             "1,000-record CSV batches", batch_rps, "records/s", "in-process inplace_predict, 1 thread", in1
         ),
