@@ -201,6 +201,9 @@ class Endpoint(pulumi.ComponentResource):
                     variant_name=args.variant_name,
                     model_name=model.name,
                     instance_type=args.instance_type,
+                    # Every update brings the new fleet up at this count, not at the autoscaled
+                    # size: UpdateEndpoint's RetainAllVariantProperties defaults to false and
+                    # pulumi-aws has no argument for it. Keep it near the usual fleet (README).
                     initial_instance_count=args.initial_instance_count,
                     initial_variant_weight=1.0,
                 )
