@@ -222,7 +222,9 @@ class Endpoint(pulumi.ComponentResource):
         endpoint = sm.Endpoint(
             f"{name}-endpoint",
             # A fixed name (not autonaming) breaks the alarm <-> rollback cycle; the endpoint is
-            # updated in place when its configuration changes, never replaced, so the name is free.
+            # updated in place when its configuration changes. Its rollback configuration is ForceNew:
+            # the alarm names are fixed (monitoring.py) so that only turning autoRollback on or off
+            # replaces it (README, "Known limits").
             name=args.endpoint_name,
             endpoint_config_name=config.name,
             deployment_config=deployment_config(args),

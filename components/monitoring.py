@@ -131,8 +131,8 @@ class Monitoring(pulumi.ComponentResource):
         # The rollback alarms have FIXED names derived from the endpoint's: the provider marks the
         # endpoint's auto_rollback_configuration ForceNew, so any change to the alarm list (an
         # alarm replaced under a new autoname) would replace the endpoint, and its fixed name
-        # makes a create-before-delete replacement fail ("already exists"). The alarm set must
-        # never change when an alarm resource is replaced.
+        # rules out create-before-delete: an outage. The alarm set must never change when an
+        # alarm resource is replaced.
         latency = self._alarm(
             "model-latency",
             f"p99 ModelLatency of {args.endpoint_name} above {args.model_latency_p99_ms} ms "
