@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
-import json
 import os
 import re
 import shutil
@@ -43,10 +42,12 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
+from bench.figures import figure, write_results
 from tools.demo_model import digits_rows, train_demo_booster, write_model
 from tools.serving import LOOPBACK, free_port, running_container
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+MODULE = "bench.bench_container"
+
 CONNECTIONS = 16
 BATCH_ROWS = 1000
 
@@ -312,7 +313,7 @@ def compare_worker_classes(
     figures: list[dict[str, Any]] = []
     for c in classes:
         figures.append(
-            _figure(
+            figure(
                 f"{c}: single-record CSV req/s, {CONNECTIONS} conns",
                 med(r.requests_per_second for r in single[c]),
                 "req/s",
@@ -320,9 +321,9 @@ def compare_worker_classes(
                 med(r.requests_per_second for r in single[base]),
             )
         )
-        figures.append(_figure(f"{c}: single-record CSV p99", med(r.p99_ms for r in single[c]), "ms"))
+        figures.append(figure(f"{c}: single-record CSV p99", med(r.p99_ms for r in single[c]), "ms"))
         figures.append(
-            _figure(
+            figure(
                 f"{c}: /ping p99 while saturated",
                 _p99(pings[c]),
                 "ms",
@@ -330,7 +331,7 @@ def compare_worker_classes(
                 _p99(pings[base]),
             )
         )
-        figures.append(_figure(f"{c}: /ping median while saturated", med(pings[c]), "ms"))
+        figures.append(figure(f"{c}: /ping median while saturated", med(pings[c]), "ms"))
     return figures
 
 
@@ -350,18 +351,6 @@ def cold_start_seconds(model_dir: Path, env: dict[str, str]) -> float:
     finally:
         process.terminate()
         process.wait(timeout=30)
-
-
-def _figure(
-    name: str, value: float, unit: str, baseline: str | None = None, base: float | None = None
-) -> dict[str, Any]:
-    return {
-        "name": name,
-        "value": round(value, 4),
-        "unit": unit,
-        "baseline": baseline,
-        "ratio": round(value / base, 4) if base else None,
-    }
 
 
 def measure_single_record(runs: int, seconds: float, threads: int, work: Path) -> list[dict[str, Any]]:
@@ -393,23 +382,23 @@ def measure_single_record(runs: int, seconds: float, threads: int, work: Path) -
     med = statistics.median
     ratios = [o.requests_per_second / m.requests_per_second for o, m in zip(ours, minimal, strict=True)]
     return [
-        _figure(
+        figure(
             f"single-record CSV req/s, {CONNECTIONS} conns (gthread x{threads} threads)",
             med(r.requests_per_second for r in ours),
             "req/s",
             "minimal Flask app, same Gunicorn settings",
             med(r.requests_per_second for r in minimal),
         ),
-        _figure(
+        figure(
             "server CPU per single-record request",
             med(ours_cpu),
             "us",
             "minimal app, same runs",
             med(minimal_cpu),
         ),
-        _figure("lowest ratio of one run", min(ratios), "ratio"),
-        _figure("highest ratio of one run", max(ratios), "ratio"),
-        _figure("non-2xx or socket errors during the runs", float(sum(r.errors for r in ours)), "count"),
+        figure("lowest ratio of one run", min(ratios), "ratio"),
+        figure("highest ratio of one run", max(ratios), "ratio"),
+        figure("non-2xx or socket errors during the runs", float(sum(r.errors for r in ours)), "count"),
     ]
 
 
@@ -477,62 +466,51 @@ def measure(runs: int, seconds: float, worker_class: str, threads: int, work: Pa
     p99_ping = _p99(ping_ms)
     errors = sum(r.errors for r in ours_single + ours_batch)
     return [
-        _figure(
+        figure(
             f"single-record CSV req/s, {CONNECTIONS} conns ({label})",
             ours_rps,
             "req/s",
             "minimal Flask app, same Gunicorn settings",
             minimal_rps,
         ),
-        _figure(
+        figure(
             "single-record CSV p99",
             med(r.p99_ms for r in ours_single),
             "ms",
             "minimal app p99",
             med(r.p99_ms for r in minimal_single),
         ),
-        _figure("minimal Flask app req/s (baseline)", minimal_rps, "req/s"),
-        _figure(
+        figure("minimal Flask app req/s (baseline)", minimal_rps, "req/s"),
+        figure(
             "server CPU per single-record request",
             med(ours_cpu),
             "us",
             "minimal app, same runs",
             med(minimal_cpu),
         ),
-        _figure(
+        figure(
             "1,000-record CSV batches", batch_rps, "records/s", "in-process inplace_predict, 1 thread", in1
         ),
-        _figure(
+        figure(
             "1,000-record CSV batches vs 2 threads",
             batch_rps,
             "records/s",
             "in-process inplace_predict, 2 threads",
             in2,
         ),
-        _figure("in-process inplace_predict, 1 thread", in1, "records/s"),
-        _figure("in-process inplace_predict, 2 threads", in2, "records/s"),
-        _figure("/ping p99 while /invocations is saturated", p99_ping, "ms"),
-        _figure("/ping median while /invocations is saturated", med(ping_ms) if ping_ms else 0.0, "ms"),
-        _figure("/ping samples under load", float(len(ping_ms)), "count"),
-        _figure("invocations req/s during the ping test", med(load_during_ping), "req/s"),
-        _figure("cold start to first 200 on /ping", med(cold), "s"),
-        _figure("memory at rest, RSS all processes", med(m[0] for m in rest_mem), "MiB"),
-        _figure("memory at rest, PSS all processes", med(m[1] for m in rest_mem), "MiB"),
-        _figure("memory under load, RSS all processes", max(m[0] for m in load_mem), "MiB"),
-        _figure("memory under load, PSS all processes", max(m[1] for m in load_mem), "MiB"),
-        _figure("non-2xx or socket errors during the runs", float(errors), "count"),
+        figure("in-process inplace_predict, 1 thread", in1, "records/s"),
+        figure("in-process inplace_predict, 2 threads", in2, "records/s"),
+        figure("/ping p99 while /invocations is saturated", p99_ping, "ms"),
+        figure("/ping median while /invocations is saturated", med(ping_ms) if ping_ms else 0.0, "ms"),
+        figure("/ping samples under load", float(len(ping_ms)), "count"),
+        figure("invocations req/s during the ping test", med(load_during_ping), "req/s"),
+        figure("cold start to first 200 on /ping", med(cold), "s"),
+        figure("memory at rest, RSS all processes", med(m[0] for m in rest_mem), "MiB"),
+        figure("memory at rest, PSS all processes", med(m[1] for m in rest_mem), "MiB"),
+        figure("memory under load, RSS all processes", max(m[0] for m in load_mem), "MiB"),
+        figure("memory under load, PSS all processes", max(m[1] for m in load_mem), "MiB"),
+        figure("non-2xx or socket errors during the runs", float(errors), "count"),
     ]
-
-
-def _write(name: str, command: str, figures: list[dict[str, Any]]) -> None:
-    document = {
-        "command": command.strip(),
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "cores": os.cpu_count(),
-        "load_average_1min": os.getloadavg()[0],
-        "figures": figures,
-    }
-    (RESULTS_DIR / name).write_text(json.dumps(document, indent=2) + "\n")
 
 
 def _print(figures: list[dict[str, Any]]) -> None:
@@ -565,12 +543,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if shutil.which("wrk") is None:
         print("wrk is not installed: apt-get update && apt-get install -y wrk", file=sys.stderr)
         return 2
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    command = "python -m bench.bench_container " + " ".join(argv if argv is not None else sys.argv[1:])
     if args.quick:
         with tempfile.TemporaryDirectory(prefix="bench-container-") as tmp:
             figures = measure_single_record(args.runs, args.seconds, args.threads, Path(tmp))
-        _write("container-quick.json", command, figures)
+        write_results("container-quick.json", figures, module=MODULE, argv=argv)
         print(
             f"\nsingle record (medians of {args.runs} x {args.seconds} s; bench/results/container-quick.json)"
         )
@@ -578,14 +554,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     with tempfile.TemporaryDirectory(prefix="bench-container-") as tmp:
         figures = measure(args.runs, args.seconds, "gthread", args.threads, Path(tmp))
-    _write("container.json", command, figures)
+    write_results("container.json", figures, module=MODULE, argv=argv)
     print(f"\nserving container (medians of {args.runs} x {args.seconds} s; bench/results/container.json)")
     _print(figures)
     if args.compare_workers:
         with tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp:
             classes = args.compare_workers.split(",")
             figures = compare_worker_classes(classes, args.threads, args.runs, args.seconds, Path(tmp))
-        _write("container-workers.json", command, figures)
+        write_results("container-workers.json", figures, module=MODULE, argv=argv)
         print(f"\nworker classes side by side (medians of {args.runs}; bench/results/container-workers.json)")
         _print(figures)
     return 0

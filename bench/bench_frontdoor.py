@@ -36,6 +36,8 @@ from tools.local_gateway import GatewayServer, load_handler_module
 from tools.local_runtime import RuntimeServer, RuntimeSettings
 from tools.serving import running_container
 
+MODULE = "bench.bench_frontdoor"
+
 ENDPOINT_NAME = "xgboost-overhead"
 API_KEY = "overhead"
 _IMPORT_HANDLER = (
@@ -138,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (model_dir / "xgboost-model").is_file():
         parser.error(f"MODEL_DIR={model_dir} has no xgboost-model: run `make demo-model` first")
     figures = measure_latency(model_dir, args.runs, args.requests) + measure_cold_import(args.runs)
-    results = write_results("frontdoor.json", figures)
+    results = write_results("frontdoor.json", figures, module=MODULE, argv=argv)
     for row in figures:
         ratio = f"  x{row['ratio']} {row['baseline']}" if row["ratio"] else ""
         print(f"{row['name']:<62} {row['value']:>9} {row['unit']}{ratio}")

@@ -19,6 +19,8 @@ from typing import Any
 
 from bench.figures import figure, write_results
 
+MODULE = "bench.bench_policies"
+
 STACK = "prod"
 
 
@@ -65,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.runs < 3:
         parser.error("--runs must be at least 3: medians of fewer mean little")
     figures = measure(args.runs)
-    results = write_results("policies.json", figures)
+    results = write_results("policies.json", figures, module=MODULE, argv=argv)
     print(f"{'figure':<45} {'value':>10} {'unit':<6} {'ratio':>8}  baseline")
     for f in figures:
         ratio = "" if f["ratio"] is None else f"{f['ratio']:.3f}"

@@ -26,6 +26,8 @@ from typing import Any
 
 from bench.figures import figure, write_results
 
+MODULE = "bench.bench_program"
+
 ROOT = Path(__file__).resolve().parent.parent
 STACK = "prod"
 
@@ -94,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.runs < 3:
         parser.error("--runs must be at least 3: medians of fewer mean little")
     figures = measure(args.runs)
-    results = write_results("program.json", figures)
+    results = write_results("program.json", figures, module=MODULE, argv=argv)
     width = max(len(f["name"]) for f in figures)
     print(f"{'figure':<{width}}  {'value':>9}  unit   ratio  baseline")
     for f in figures:

@@ -4,6 +4,10 @@ its name, value, unit, the baseline it was measured against in the same run, and
 from __future__ import annotations
 
 import json
+import os
+import sys
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +27,20 @@ def figure(
     }
 
 
-def write_results(filename: str, document: Any) -> Path:
-    """Write ``document`` as JSON to ``bench/results/<filename>`` and return the path."""
+def write_results(
+    filename: str, figures: list[dict[str, Any]], *, module: str, argv: Sequence[str] | None
+) -> Path:
+    """Write the figures to ``bench/results/<filename>`` with the command that made them
+    (``python -m <module> <argv>``) and the machine's state (cores, load) that a reader needs to
+    weigh them; return the path."""
+    arguments = list(argv) if argv is not None else sys.argv[1:]
+    document = {
+        "command": " ".join(["python -m", module, *arguments]),
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "cores": os.cpu_count(),
+        "load_average_1min": os.getloadavg()[0],
+        "figures": figures,
+    }
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / filename
     path.write_text(json.dumps(document, indent=2) + "\n")
