@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +24,7 @@ TARGET = "aws:appautoscaling/target:Target"
 
 
 @pytest.fixture(scope="module")
-def graphs() -> dict[str, ResourceGraph]:
+def graphs(demo_model_dir: Path) -> dict[str, ResourceGraph]:
     return {stack: evaluate_stack(stack) for stack in ("dev", "prod")}
 
 
