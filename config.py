@@ -73,6 +73,13 @@ class Problem:
         return f"{PROJECT}:{self.key}: {self.problem}. Fix: {self.fix}"
 
 
+def _outside_range(key: str, value: int, low: int, high: int, unit: str) -> list[Problem]:
+    """The problem of a setting outside ``low``-``high`` (inclusive), if it is."""
+    if low <= value <= high:
+        return []
+    return [Problem(key=key, problem=f"{value}{unit}", fix=f"choose {low}-{high}")]
+
+
 class ConfigError(Exception):
     """The stack configuration cannot be deployed; every problem found is listed, not just the first."""
 
@@ -425,31 +432,16 @@ def _validate_update(s: Settings) -> list[Problem]:
                     fix="choose 5-50",
                 )
             )
-        if not 0 <= s.rolling_wait_seconds <= 3600:
-            add(Problem(key="rollingWaitSeconds", problem=f"{s.rolling_wait_seconds} s", fix="choose 0-3600"))
+        problems.extend(_outside_range("rollingWaitSeconds", s.rolling_wait_seconds, 0, 3600, " s"))
     else:
         step_problem = deployment.step_percent_problem(s.traffic_routing.value, s.traffic_step_percent)
         if step_problem is not None:
             low, high = deployment.TRAFFIC_STEP_PERCENT[s.traffic_routing.value]
             add(Problem(key="trafficStepPercent", problem=step_problem, fix=f"choose {low}-{high}"))
-        if not 0 <= s.traffic_wait_seconds <= 3600:
-            add(Problem(key="trafficWaitSeconds", problem=f"{s.traffic_wait_seconds} s", fix="choose 0-3600"))
-        if not 0 <= s.termination_wait_seconds <= 3600:
-            add(
-                Problem(
-                    key="terminationWaitSeconds",
-                    problem=f"{s.termination_wait_seconds} s",
-                    fix="choose 0-3600",
-                )
-            )
-    if not 600 <= s.maximum_execution_timeout_seconds <= 14400:
-        add(
-            Problem(
-                key="maximumExecutionTimeoutSeconds",
-                problem=f"{s.maximum_execution_timeout_seconds} s",
-                fix="choose 600-14400",
-            )
-        )
+        problems.extend(_outside_range("trafficWaitSeconds", s.traffic_wait_seconds, 0, 3600, " s"))
+        problems.extend(_outside_range("terminationWaitSeconds", s.termination_wait_seconds, 0, 3600, " s"))
+    timeout = s.maximum_execution_timeout_seconds
+    problems.extend(_outside_range("maximumExecutionTimeoutSeconds", timeout, 600, 14400, " s"))
     # The rules below combine the figures above: only once each is in range.
     in_range = not problems
     if in_range:
@@ -688,8 +680,7 @@ def _validate_alarms_and_front_door(s: Settings) -> list[Problem]:
         ("cpuAlarmPercent", s.cpu_alarm_percent),
         ("memoryAlarmPercent", s.memory_alarm_percent),
     ):
-        if not 1 <= value <= 100:
-            add(Problem(key=key, problem=f"{value}%", fix="choose 1-100"))
+        problems.extend(_outside_range(key, value, 1, 100, "%"))
     if not MIN_LAMBDA_TIMEOUT_SECONDS <= s.lambda_timeout_seconds < API_GATEWAY_INTEGRATION_TIMEOUT_SECONDS:
         add(
             Problem(
@@ -701,8 +692,7 @@ def _validate_alarms_and_front_door(s: Settings) -> list[Problem]:
                 f"{API_GATEWAY_INTEGRATION_TIMEOUT_SECONDS - 1} seconds",
             )
         )
-    if not 128 <= s.lambda_memory_mb <= 10240:
-        add(Problem(key="lambdaMemoryMb", problem=f"{s.lambda_memory_mb} MB", fix="choose 128-10240"))
+    problems.extend(_outside_range("lambdaMemoryMb", s.lambda_memory_mb, 128, 10240, " MB"))
     if s.log_retention_days not in LOG_RETENTION_DAYS:
         add(
             Problem(
