@@ -440,8 +440,9 @@ def _validate_update(s: Settings) -> list[Problem]:
             add(Problem(key="trafficStepPercent", problem=step_problem, fix=f"choose {low}-{high}"))
         problems.extend(_outside_range("trafficWaitSeconds", s.traffic_wait_seconds, 0, 3600, " s"))
         problems.extend(_outside_range("terminationWaitSeconds", s.termination_wait_seconds, 0, 3600, " s"))
+    low, high = deployment.MAXIMUM_EXECUTION_TIMEOUT_SECONDS
     timeout = s.maximum_execution_timeout_seconds
-    problems.extend(_outside_range("maximumExecutionTimeoutSeconds", timeout, 600, 14400, " s"))
+    problems.extend(_outside_range("maximumExecutionTimeoutSeconds", timeout, low, high, " s"))
     # The rules below combine the figures above: only once each is in range.
     in_range = not problems
     if in_range:
@@ -473,7 +474,8 @@ def _validate_execution_timeout(s: Settings) -> list[Problem]:
             problem=f"{s.maximum_execution_timeout_seconds} s does not exceed the deployment's waits: "
             f"{waits} x trafficWaitSeconds {s.traffic_wait_seconds} s + terminationWaitSeconds "
             f"{s.termination_wait_seconds} s = {waiting} s, which SageMaker refuses",
-            fix=f"set maximumExecutionTimeoutSeconds above {waiting} (and at most 14400), or wait less",
+            fix=f"set maximumExecutionTimeoutSeconds above {waiting} (and at most "
+            f"{deployment.MAXIMUM_EXECUTION_TIMEOUT_SECONDS[1]}), or wait less",
         )
     ]
 
