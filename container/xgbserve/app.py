@@ -57,13 +57,6 @@ def _error_body(status: HTTPStatus, message: str) -> bytes:
     return json.dumps({"error": message, "status": int(status)}).encode()
 
 
-def _error_response(status: HTTPStatus, message: str, version: str) -> Response:
-    response = Response(_error_body(status, message), status=int(status), mimetype="application/json")
-    response.headers[MODEL_VERSION_HEADER] = version
-    response.headers[CUSTOM_ATTRIBUTES_HEADER] = custom_attributes_of(version)
-    return response
-
-
 def _status_line(status: int) -> str:
     # Werkzeug's spelling ("400 BAD REQUEST"), so both paths send identical status lines.
     return f"{status} {HTTP_STATUS_CODES[status].upper()}"
@@ -235,6 +228,12 @@ def write_access_log(line: str) -> None:
 _STDOUT_FD = 1
 
 
+def _response(answer: Answer) -> Response:
+    """A handler's answer as Flask's response: the same status, headers and body either way."""
+    status, headers, payload = answer
+    return Response(payload, status=status, headers=headers)
+
+
 def _read_body(environ: WSGIEnvironment, declared: int | None, limit: int) -> bytes:
     """The request body, or 413 if it is over ``limit``; a declared length was checked before."""
     if declared is not None:
@@ -283,8 +282,7 @@ def create_app(model: Model | None = None, settings: Settings | None = None) -> 
     # to anything that calls the Flask app without the middleware.
     @app.post("/invocations")
     def invocations_route() -> Response:
-        status, headers, payload = invocations(request.environ)
-        return Response(payload, status=status, headers=headers)
+        return _response(invocations(request.environ))
 
     @app.get("/execution-parameters")
     def execution_parameters() -> Response:
@@ -301,12 +299,12 @@ def create_app(model: Model | None = None, settings: Settings | None = None) -> 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
         status = HTTPStatus(error.code or 500)
-        return _error_response(status, _http_error_message(status, limit), version)
+        return _response(invocations.error(status, _http_error_message(status, limit)))
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception) -> Response:
         log.exception("unexpected error serving %s %s", request.method, request.path)
-        return _error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal server error", version)
+        return _response(invocations.error(HTTPStatus.INTERNAL_SERVER_ERROR, "internal server error"))
 
     app.wsgi_app = ServingMiddleware(app.wsgi_app, version, invocations)  # type: ignore[method-assign]
     return app
