@@ -1,4 +1,4 @@
-"""Fixtures for the capacity tool: the demo model, and small stand-in HTTP servers.
+"""Fixtures for the capacity tool: small stand-in HTTP servers (the demo model is tests/conftest.py's).
 
 The stand-ins (stdlib, in a thread, 127.0.0.1 on a port the OS picks) answer in ways the real
 container never should (every request a 500, or slower than the objective), so the tool's
@@ -19,13 +19,6 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
-
-from tools.demo_model import train_demo_booster, write_model  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def demo_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_model(train_demo_booster(), tmp_path_factory.mktemp("capacity-model"), "json").parent
 
 
 StubServer = Callable[..., str]
