@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import ResourceValidationPolicy, StackValidationPolicy
 
-from policies import apigateway, appautoscaling, cloudwatch, ec2, ecr, iam, sagemaker
+from policies import apigateway, appautoscaling, cloudwatch, ec2, ecr, iam, s3, sagemaker, sns
 
 PACK_NAME = "xgboost-endpoint-guardrails"
 
@@ -16,6 +16,8 @@ ALL_POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
     *apigateway.POLICIES,
     *ecr.POLICIES,
     *iam.POLICIES,
+    *s3.POLICIES,
+    *sns.POLICIES,
 ]
 
 

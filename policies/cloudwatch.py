@@ -1,4 +1,5 @@
-"""CloudWatch policies: every endpoint is watched by the alarm set, with dimensions that match."""
+"""CloudWatch policies: every endpoint is watched by the alarm set, with dimensions that match, and
+every log group is encrypted with a customer KMS key."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ from pulumi_policy import (
     EnforcementLevel,
     PolicyResource,
     ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
     StackValidationArgs,
     StackValidationPolicy,
 )
 
-from policies import props, settings, topology
+from policies import kms_keys, props, settings, topology
+from policies.props import UNKNOWN
 
 ALARM_SET = "cloudwatch-endpoint-alarm-set"
 REQUIRED_METRICS = "requiredMetrics"
@@ -95,4 +99,39 @@ alarm_set = StackValidationPolicy(
     config_schema=_SCHEMA,
 )
 
-POLICIES = [alarm_set]
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+LOG_GROUP_KMS_KEY = "cloudwatch-log-group-kms-key"
+_LOG_GROUP_SCHEMA = settings.schema()
+
+
+def validate_log_group_kms_key(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if args.resource_type != LOG_GROUP:
+        return
+    settings.resolve(LOG_GROUP_KMS_KEY, _LOG_GROUP_SCHEMA, args.get_config())
+    key = props.text(args.props, "kmsKeyId")
+    if key is UNKNOWN:
+        return  # The stack key's ARN, known during the update.
+    if isinstance(key, str) and key and not kms_keys.is_aws_managed(key):
+        return
+    problem = (
+        f"names the AWS-managed key {key}" if key else "has no kmsKeyId, so CloudWatch Logs keeps its own key"
+    )
+    report_violation(
+        f"log group '{args.name}' {problem}: set kmsKeyId to the stack's KMS key ARN, whose policy lets "
+        "logs.<region>.amazonaws.com use it for this stack's log groups only",
+        None,
+    )
+
+
+log_group_kms_key = ResourceValidationPolicy(
+    name=LOG_GROUP_KMS_KEY,
+    description=(
+        "CloudWatch log groups must be encrypted with a customer KMS key: set kmsKeyId to the stack's key "
+        "ARN."
+    ),
+    validate=validate_log_group_kms_key,
+    enforcement_level=EnforcementLevel.MANDATORY,
+    config_schema=_LOG_GROUP_SCHEMA,
+)
+
+POLICIES = [alarm_set, log_group_kms_key]

@@ -1,26 +1,30 @@
-"""IAM policies: the front door's Lambda role grants named actions only, never a wildcard."""
+"""IAM policies: the front door's Lambda role grants named actions only, and no policy document
+grants endpoint invocation or data actions on resources it does not name."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
     PolicyResource,
     ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
     StackValidationArgs,
     StackValidationPolicy,
 )
 
-from policies import props, settings, topology
+from policies import iam_documents, props, settings, topology
 from policies.props import UNKNOWN
 
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 MANAGED_POLICY = "aws:iam/policy:Policy"
+USER_POLICY = "aws:iam/userPolicy:UserPolicy"
+GROUP_POLICY = "aws:iam/groupPolicy:GroupPolicy"
 
 LAMBDA_WILDCARDS = "iam-lambda-role-wildcard-actions"
 ALLOWED_MANAGED_POLICIES = "allowedManagedPolicies"
@@ -68,26 +72,14 @@ def _managed_arns(
 
 def wildcard_actions(document: Any) -> list[str]:
     """Actions with a ``*`` (or a ``NotAction``) in the Allow statements of a policy document."""
-    if isinstance(document, str):
-        try:
-            document = json.loads(document)
-        except json.JSONDecodeError:
-            return []
-    if not isinstance(document, Mapping):
-        return []
-    statements = document.get("Statement", [])
-    if isinstance(statements, Mapping):
-        statements = [statements]
     found: list[str] = []
-    for statement in statements if isinstance(statements, list) else []:
-        if not isinstance(statement, Mapping) or statement.get("Effect") != "Allow":
+    for statement in iam_documents.statements(document) or []:
+        if statement.get("Effect") != "Allow":
             continue
         if "NotAction" in statement:
             found.append(f"NotAction {statement['NotAction']}")
-        actions = statement.get("Action", [])
-        for action in [actions] if isinstance(actions, str) else actions:
-            if isinstance(action, str) and "*" in action:
-                found.append(action)
+        actions, _ = iam_documents.strings(statement.get("Action"))
+        found.extend(a for a in actions if "*" in a)
     return found
 
 
@@ -101,7 +93,7 @@ def validate_lambda_wildcards(args: StackValidationArgs, report_violation: Repor
         for where, document in _documents(role, args.resources):
             if document is UNKNOWN or document is None:
                 continue
-            wildcards = wildcard_actions(document)
+            wildcards = wildcard_actions(props.plain(document))
             if wildcards:
                 report_violation(
                     f"{where} on Lambda role '{role.name}' allows wildcard action(s) {', '.join(wildcards)}: "
@@ -131,4 +123,49 @@ lambda_wildcards = StackValidationPolicy(
     config_schema=_SCHEMA,
 )
 
-POLICIES = [lambda_wildcards]
+DATA_WILDCARD_RESOURCE = "iam-policy-data-action-wildcard-resource"
+_DATA_WILDCARD_SCHEMA = settings.schema()
+_DOCUMENT_HOLDERS = (ROLE_POLICY, MANAGED_POLICY, USER_POLICY, GROUP_POLICY)
+
+
+def _stack_documents(args: ResourceValidationArgs) -> list[tuple[str, object]]:
+    """(where, document) for every IAM policy document the resource itself holds."""
+    if args.resource_type in _DOCUMENT_HOLDERS:
+        kind = "managed policy" if args.resource_type == MANAGED_POLICY else "policy"
+        return [(f"{kind} '{args.name}'", props.get(args.props, "policy"))]
+    if args.resource_type == ROLE:
+        inline = props.items(args.props, "inlinePolicies")
+        return [
+            (f"inline policy #{index} of role '{args.name}'", props.get(entry, "policy"))
+            for index, entry in enumerate(inline if isinstance(inline, list) else [])
+        ]
+    return []
+
+
+def validate_data_wildcard_resource(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    settings.resolve(DATA_WILDCARD_RESOURCE, _DATA_WILDCARD_SCHEMA, args.get_config())
+    for where, document in _stack_documents(args):
+        if document is UNKNOWN or document is None:
+            continue  # Built from other resources' outputs: only known during the update.
+        for grant in iam_documents.wildcard_grants(props.plain(document)) or []:
+            report_violation(
+                f"{grant.statement} of {where} allows {', '.join(grant.actions)} on "
+                f"{', '.join(grant.resources)}, which names no single resource: list the exact ARNs "
+                "(the endpoint's ARN for sagemaker:InvokeEndpoint, the bucket's objects for s3, the key's "
+                "ARN for kms)",
+                None,
+            )
+
+
+data_wildcard_resource = ResourceValidationPolicy(
+    name=DATA_WILDCARD_RESOURCE,
+    description=(
+        "IAM policies must not allow endpoint invocation or S3 and KMS data actions on wildcard resources: "
+        "name the exact endpoint, object and key ARNs."
+    ),
+    validate=validate_data_wildcard_resource,
+    enforcement_level=EnforcementLevel.MANDATORY,
+    config_schema=_DATA_WILDCARD_SCHEMA,
+)
+
+POLICIES = [lambda_wildcards, data_wildcard_resource]

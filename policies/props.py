@@ -121,3 +121,16 @@ def mapping(value: Any, *path: Key) -> Mapping[str, Any] | Unknown | None:
             return None
         return decoded if isinstance(decoded, dict) else None
     return None
+
+
+def plain(value: Any) -> Any:
+    """``value`` as plain dicts, lists and scalars; a value not known yet becomes :data:`UNKNOWN`.
+
+    For the pure rule modules (IAM documents, CIDR blocks), which must not see CrossGuard's proxies.
+    A JSON-encoded object stays a string: the rule decides how to read it.
+    """
+    if isinstance(value, Mapping):
+        return {str(k): plain(get(value, k)) for k in value}
+    if is_list(value):
+        return [plain(get(value, i)) for i in range(len(value))]
+    return value
