@@ -11,14 +11,14 @@ from pathlib import Path
 import pulumi
 
 import config
-from components.context import AwsContext
+from components.context import AwsContext, log_group_prefix
 from components.encryption import Encryption, EncryptionArgs
-from components.endpoint import Endpoint, EndpointArgs, endpoint_arn
+from components.endpoint import Endpoint, EndpointArgs, endpoint_arn, endpoint_log_group_arns
 from components.front_door import FrontDoor, FrontDoorArgs
 from components.image import ServingImage, ServingImageArgs
 from components.model_artifact import ModelArtifact, ModelArtifactArgs
 from components.monitoring import Monitoring, MonitoringArgs
-from components.network import Network, NetworkArgs
+from components.network import Network, NetworkArgs, VpcEndpointAccess
 
 PROJECT_DIR = Path(__file__).resolve().parent
 VARIANT = "AllTraffic"
@@ -26,18 +26,8 @@ VARIANT = "AllTraffic"
 settings = config.load(PROJECT_DIR)
 aws_context = AwsContext.lookup()
 
-encryption = Encryption("encryption", EncryptionArgs(context=aws_context))
-
-network = Network(
-    "network",
-    NetworkArgs(
-        vpc_cidr=settings.vpc_cidr,
-        subnet_prefix_length=settings.subnet_prefix_length,
-        availability_zones=settings.availability_zones,
-        az_count=settings.az_count,
-        interface_endpoint_services=config.INTERFACE_ENDPOINT_SERVICES,
-        nat_gateway=settings.nat_gateway,
-    ),
+encryption = Encryption(
+    "encryption", EncryptionArgs(context=aws_context, log_group_prefix=log_group_prefix())
 )
 
 artifact = ModelArtifact(
@@ -58,6 +48,26 @@ image = ServingImage(
     ),
 )
 
+network = Network(
+    "network",
+    NetworkArgs(
+        vpc_cidr=settings.vpc_cidr,
+        subnet_prefix_length=settings.subnet_prefix_length,
+        availability_zones=settings.availability_zones,
+        az_count=settings.az_count,
+        interface_endpoint_services=config.INTERFACE_ENDPOINT_SERVICES,
+        nat_gateway=settings.nat_gateway,
+        endpoint_access=VpcEndpointAccess(
+            context=aws_context,
+            endpoint_arn=endpoint_arn(aws_context, settings.endpoint_name),
+            endpoint_log_group_arns=endpoint_log_group_arns(aws_context, settings.endpoint_name),
+            repository_arn=image.repository_arn,
+            model_object_arn=artifact.model_object_arn,
+            data_capture_arn=artifact.data_capture_arn,
+        ),
+    ),
+)
+
 front_door = FrontDoor(
     "front-door",
     FrontDoorArgs(
@@ -67,6 +77,8 @@ front_door = FrontDoor(
         timeout_seconds=settings.lambda_timeout_seconds,
         memory_mb=settings.lambda_memory_mb,
         log_retention_days=settings.log_retention_days,
+        log_group_prefix=log_group_prefix(),
+        kms_key_arn=encryption.key_arn,
         rate_limit=settings.api_rate_limit,
         burst_limit=settings.api_burst_limit,
         quota_per_day=settings.api_quota_per_day,

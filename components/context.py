@@ -40,3 +40,9 @@ class AwsContext:
 def name_tag(name: str) -> dict[str, str]:
     """The one tag a resource sets itself; the rest come from the provider's default tags."""
     return {"Name": name}
+
+
+def log_group_prefix() -> str:
+    """``/<project>/<stack>/``: every log group the stack creates is named under it, so the key
+    policy can let CloudWatch Logs use the stack's key for this stack's log groups only."""
+    return f"/{pulumi.get_project()}/{pulumi.get_stack()}/"

@@ -300,6 +300,13 @@ def endpoint_arn(context: AwsContext, endpoint_name: str) -> pulumi.Output[str]:
     return context.arn("sagemaker", f"endpoint/{endpoint_name.lower()}")
 
 
+def endpoint_log_group_arns(context: AwsContext, endpoint_name: str) -> list[pulumi.Output[str]]:
+    """The log group SageMaker writes the endpoint's container logs to, and its streams (one per
+    instance, named by SageMaker, hence the ``*``)."""
+    log_group = f"log-group:/aws/sagemaker/Endpoints/{endpoint_name}"
+    return [context.arn("logs", log_group), context.arn("logs", f"{log_group}:log-stream:*")]
+
+
 def deployment_config(args: EndpointArgs) -> sm.EndpointDeploymentConfigArgs:
     rollback = (
         sm.EndpointDeploymentConfigAutoRollbackConfigurationArgs(
@@ -370,7 +377,6 @@ def _data_capture(args: EndpointArgs) -> sm.EndpointConfigurationDataCaptureConf
 def execution_policy(args: EndpointArgs) -> pulumi.Output[str]:
     """The execution role's only policy: this artifact, this repository, these logs, this key."""
     ctx = args.context
-    log_group = f"log-group:/aws/sagemaker/Endpoints/{args.endpoint_name}"
     statements: list[dict[str, Any]] = [
         {
             "Sid": "ReadTheModelArtifact",
@@ -395,7 +401,7 @@ def execution_policy(args: EndpointArgs) -> pulumi.Output[str]:
                 "logs:PutLogEvents",
                 "logs:DescribeLogStreams",
             ],
-            "Resource": [ctx.arn("logs", log_group), ctx.arn("logs", f"{log_group}:log-stream:*")],
+            "Resource": endpoint_log_group_arns(ctx, args.endpoint_name),
         },
         {
             "Sid": "UseTheStackKey",

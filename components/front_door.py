@@ -61,6 +61,10 @@ class FrontDoorArgs:
     """Lambda memory (and with it CPU)."""
     log_retention_days: int = 30
     """Retention of the function's and the access logs' log groups."""
+    log_group_prefix: str
+    """Name prefix of both log groups (``/<project>/<stack>/``), the one the key policy allows."""
+    kms_key_arn: pulumi.Input[str]
+    """The stack's key, which encrypts both log groups."""
     rate_limit: float
     """Steady requests per second for the stage and the usage plan."""
     burst_limit: int
@@ -97,7 +101,9 @@ class FrontDoor(pulumi.ComponentResource):
 
         function_logs = aws.cloudwatch.LogGroup(
             f"{name}-function-logs",
+            name_prefix=f"{args.log_group_prefix}{name}-function-",
             retention_in_days=args.log_retention_days,
+            kms_key_id=args.kms_key_arn,
             tags=name_tag(f"{name}-function-logs"),
             opts=child,
         )
@@ -224,7 +230,9 @@ class FrontDoor(pulumi.ComponentResource):
         )
         access_logs = aws.cloudwatch.LogGroup(
             f"{name}-access-logs",
+            name_prefix=f"{args.log_group_prefix}{name}-access-",
             retention_in_days=args.log_retention_days,
+            kms_key_id=args.kms_key_arn,
             tags=name_tag(f"{name}-access-logs"),
             opts=child,
         )

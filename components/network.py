@@ -1,21 +1,141 @@
 """The endpoint's private network: a VPC, one private subnet per Availability Zone sized from
 the peak fleet, a security group with no ingress, and VPC endpoints so that nothing needs the
-internet (no NAT unless asked for)."""
+internet (no NAT unless asked for), each with a policy that lets through only the stack's own
+calls instead of the default full access."""
 
 from __future__ import annotations
 
 import ipaddress
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from components.context import name_tag
+from components.context import AwsContext, name_tag
 from lib import fleet
 
 HTTPS = 443
+S3_GATEWAY_SERVICE = "s3"
+
+
+@dataclass(frozen=True, kw_only=True)
+class VpcEndpointAccess:
+    """What may pass through the VPC endpoints: the calls the endpoint and its clients in the VPC
+    make to this stack's resources, and nothing else."""
+
+    context: AwsContext
+    """Account, region and partition of the stack."""
+    endpoint_arn: pulumi.Input[str]
+    """The SageMaker endpoint callers in the VPC may invoke (through ``sagemaker.runtime``)."""
+    endpoint_log_group_arns: Sequence[pulumi.Input[str]]
+    """The endpoint's log group and streams (through ``logs``)."""
+    repository_arn: pulumi.Input[str]
+    """The image repository the endpoint pulls from (through ``ecr.api`` and ``ecr.dkr``)."""
+    model_object_arn: pulumi.Input[str]
+    """The model artifact SageMaker downloads (through the S3 gateway)."""
+    data_capture_arn: pulumi.Input[str]
+    """The data-capture objects the endpoint writes (through the S3 gateway)."""
+
+
+def _allow(
+    sid: str, actions: list[str], resources: pulumi.Input[Any], account: pulumi.Input[str] | None
+) -> dict[str, Any]:
+    """An endpoint-policy statement. Endpoint policies name the principal; ``*`` here means "any
+    caller that reaches the endpoint", narrowed to the stack's account where the caller is ours."""
+    statement: dict[str, Any] = {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": actions,
+        "Resource": resources,
+    }
+    if account is not None:
+        statement["Condition"] = {"StringEquals": {"aws:PrincipalAccount": account}}
+    return statement
+
+
+def _ecr_pull(access: VpcEndpointAccess) -> list[dict[str, Any]]:
+    account = access.context.account_id
+    return [
+        # GetAuthorizationToken has no resource-level permissions: "*" is the only valid resource.
+        _allow("LogInToEcr", ["ecr:GetAuthorizationToken"], "*", account),
+        _allow(
+            "PullTheServingImage",
+            ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+            access.repository_arn,
+            account,
+        ),
+    ]
+
+
+def _invoke(access: VpcEndpointAccess) -> list[dict[str, Any]]:
+    return [
+        _allow(
+            "InvokeThisEndpoint", ["sagemaker:InvokeEndpoint"], access.endpoint_arn, access.context.account_id
+        )
+    ]
+
+
+def _logs(access: VpcEndpointAccess) -> list[dict[str, Any]]:
+    return [
+        _allow(
+            "WriteTheEndpointLogs",
+            ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            list(access.endpoint_log_group_arns),
+            access.context.account_id,
+        )
+    ]
+
+
+def _sts(access: VpcEndpointAccess) -> list[dict[str, Any]]:
+    ctx = access.context
+    return [
+        # GetCallerIdentity has no resource-level permissions: "*" is the only valid resource.
+        _allow("WhoAmI", ["sts:GetCallerIdentity"], "*", ctx.account_id),
+        # The execution role is created after the network (its policy names the subnets), so its
+        # ARN cannot be named here: roles of this account, called by this account, only.
+        _allow(
+            "AssumeRolesOfThisAccount",
+            ["sts:AssumeRole"],
+            pulumi.Output.concat("arn:", ctx.partition, ":iam::", ctx.account_id, ":role/*"),
+            ctx.account_id,
+        ),
+    ]
+
+
+def _s3(access: VpcEndpointAccess) -> list[dict[str, Any]]:
+    ctx = access.context
+    # ECR keeps image layers in this AWS-owned bucket; GetDownloadUrlForLayer hands out URLs into it
+    # signed by ECR, so the caller is not of this account and the statement has no account condition.
+    layers = pulumi.Output.concat(
+        "arn:", ctx.partition, ":s3:::prod-", ctx.region, "-starport-layer-bucket/*"
+    )
+    return [
+        _allow("ReadTheModelArtifact", ["s3:GetObject"], access.model_object_arn, ctx.account_id),
+        _allow("WriteDataCapture", ["s3:PutObject"], access.data_capture_arn, ctx.account_id),
+        _allow("PullImageLayers", ["s3:GetObject"], layers, None),
+    ]
+
+
+ENDPOINT_POLICIES: dict[str, Callable[[VpcEndpointAccess], list[dict[str, Any]]]] = {
+    "sagemaker.runtime": _invoke,
+    "ecr.api": _ecr_pull,
+    "ecr.dkr": _ecr_pull,
+    "logs": _logs,
+    "sts": _sts,
+    S3_GATEWAY_SERVICE: _s3,
+}
+"""The endpoint policy of each VPC endpoint service the network can create."""
+
+
+def endpoint_policy(service: str, access: VpcEndpointAccess) -> pulumi.Output[str]:
+    """The policy document of the VPC endpoint for ``service`` (``ecr.api``, ``s3``, ...)."""
+    return pulumi.Output.json_dumps(
+        {"Version": "2012-10-17", "Statement": ENDPOINT_POLICIES[service](access)}
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,8 +152,15 @@ class NetworkArgs:
     """Services behind interface VPC endpoints, e.g. ``ecr.api`` (``com.amazonaws.<region>.`` is added)."""
     nat_gateway: bool = False
     """Add a public subnet, an internet gateway and a NAT gateway for outbound internet access."""
+    endpoint_access: VpcEndpointAccess
+    """What the VPC endpoints' policies let through."""
 
     def __post_init__(self) -> None:
+        unknown = [s for s in self.interface_endpoint_services if s not in ENDPOINT_POLICIES]
+        if unknown:
+            raise ValueError(
+                f"no VPC endpoint policy is written for {', '.join(unknown)}: add one to ENDPOINT_POLICIES"
+            )
         if self.subnet_count < 2:
             raise ValueError("SageMaker needs at least two subnets in distinct Availability Zones")
         if len(set(self.availability_zones)) != len(self.availability_zones):
@@ -149,15 +276,17 @@ class Network(pulumi.ComponentResource):
                     private_dns_enabled=True,
                     subnet_ids=[s.id for s in subnets],
                     security_group_ids=[vpce_sg.id],
+                    policy=endpoint_policy(service, args.endpoint_access),
                     tags=name_tag(f"{name}-{role}"),
                     opts=child,
                 )
         aws.ec2.VpcEndpoint(
             f"{name}-s3",
             vpc_id=vpc.id,
-            service_name=pulumi.Output.concat("com.amazonaws.", region, ".s3"),
+            service_name=pulumi.Output.concat("com.amazonaws.", region, f".{S3_GATEWAY_SERVICE}"),
             vpc_endpoint_type="Gateway",
             route_table_ids=[private_routes.id],
+            policy=endpoint_policy(S3_GATEWAY_SERVICE, args.endpoint_access),
             tags=name_tag(f"{name}-s3"),
             opts=child,
         )

@@ -314,7 +314,8 @@ class AwsMocks(pulumi.runtime.Mocks):
             return f"{name}-component", out
         prop = _AUTONAMED.get(typ)
         if prop and not out.get(prop):
-            out[prop] = f"{name}-{_hex(typ, name, length=7)}"
+            # Autonaming, or a name_prefix plus a unique suffix as the provider does.
+            out[prop] = f"{out.get('namePrefix') or name + '-'}{_hex(typ, name, length=7)}"
         if typ in _EC2_ID_PREFIX:
             prefix, arn_kind = _EC2_ID_PREFIX[typ]
             resource_id = f"{prefix}-{_hex(typ, name)}"

@@ -107,6 +107,8 @@ def test_front_door_args_refuse_a_timeout_api_gateway_would_cut(tmp_path):
             endpoint_name="e",
             endpoint_arn="a",
             timeout_seconds=29,
+            log_group_prefix="/p/s/",
+            kms_key_arn="k",
             rate_limit=1,
             burst_limit=1,
             quota_per_day=1,

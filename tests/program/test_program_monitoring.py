@@ -54,6 +54,42 @@ def test_the_key_lets_cloudwatch_publish_to_the_encrypted_topic(prod):
     assert prod.named("encryption-key").inputs["enableKeyRotation"] is True
 
 
+def test_the_key_lets_cloudwatch_logs_encrypt_this_stacks_log_groups_only(prod):
+    statements = json.loads(prod.named("encryption-key").inputs["policy"])["Statement"]
+    (logs,) = [s for s in statements if s["Principal"] == {"Service": "logs.eu-west-1.amazonaws.com"}]
+    assert logs["Sid"] == "CloudWatchLogsEncryptsTheStackLogGroups"
+    assert logs["Condition"] == {
+        "ArnLike": {
+            "kms:EncryptionContext:aws:logs:arn": (
+                "arn:aws:logs:eu-west-1:123456789012:log-group:/xgboost-endpoint/prod/*"
+            )
+        }
+    }
+    assert set(logs["Action"]) <= {
+        "kms:Encrypt*",
+        "kms:Decrypt*",
+        "kms:ReEncrypt*",
+        "kms:GenerateDataKey*",
+        "kms:Describe*",
+    }
+    assert [s["Sid"] for s in statements] == [
+        "AccountAdministersAndDelegatesThroughIam",
+        "CloudWatchAlarmsPublishToTheEncryptedTopic",
+        "CloudWatchLogsEncryptsTheStackLogGroups",
+    ]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_log_group_is_encrypted_with_the_stack_key_under_the_allowed_prefix(stack, request):
+    graph = request.getfixturevalue(stack)
+    key = graph.named("encryption-key").outputs["arn"]
+    groups = graph.of_type("aws:cloudwatch/logGroup:LogGroup")
+    assert len(groups) == 2
+    for group in groups:
+        assert group.inputs["kmsKeyId"] == key, group.name
+        assert group.outputs["name"].startswith(f"/xgboost-endpoint/{stack}/front-door-"), group.name
+
+
 def test_model_latency_threshold_is_in_microseconds(prod):
     latency = alarm(prod, "model-latency")
     assert latency["metricName"] == "ModelLatency"

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 
 import pytest
-from program_helpers import one
+from program_helpers import as_list, one
 
-from components.network import NetworkArgs
+from components.context import AwsContext
+from components.network import ENDPOINT_POLICIES, NetworkArgs, VpcEndpointAccess
 from config import INTERFACE_ENDPOINT_SERVICES
 from lib import fleet
 from lib.evaluate import evaluate_stack
@@ -118,6 +120,98 @@ def test_explicit_zones_are_used_as_given():
     assert zones == ["eu-west-1b", "eu-west-1c"]
 
 
+def _access() -> VpcEndpointAccess:
+    context = AwsContext(account_id="123456789012", region="eu-west-1", partition="aws")  # type: ignore[arg-type]
+    return VpcEndpointAccess(
+        context=context,
+        endpoint_arn="e",
+        endpoint_log_group_arns=["l"],
+        repository_arn="r",
+        model_object_arn="m",
+        data_capture_arn="d",
+    )
+
+
 def test_network_args_refuse_a_single_zone():
     with pytest.raises(ValueError, match="at least two subnets"):
-        NetworkArgs(vpc_cidr="10.0.0.0/16", subnet_prefix_length=24, availability_zones=["eu-west-1a"])
+        NetworkArgs(
+            vpc_cidr="10.0.0.0/16",
+            subnet_prefix_length=24,
+            availability_zones=["eu-west-1a"],
+            endpoint_access=_access(),
+        )
+
+
+def test_network_args_refuse_a_vpc_endpoint_without_a_written_policy():
+    with pytest.raises(
+        ValueError, match="no VPC endpoint policy is written for sqs: add one to ENDPOINT_POLICIES"
+    ):
+        NetworkArgs(
+            vpc_cidr="10.0.0.0/16",
+            subnet_prefix_length=24,
+            interface_endpoint_services=["ecr.api", "sqs"],
+            endpoint_access=_access(),
+        )
+
+
+def _endpoint_policies(graph) -> dict[str, dict[str, dict]]:
+    """service suffix -> Sid -> statement, for every VPC endpoint of the stack."""
+    found: dict[str, dict[str, dict]] = {}
+    for endpoint in graph.of_type("aws:ec2/vpcEndpoint:VpcEndpoint"):
+        service = endpoint.inputs["serviceName"].removeprefix("com.amazonaws.eu-west-1.")
+        statements = json.loads(endpoint.inputs["policy"])["Statement"]
+        found[service] = {s["Sid"]: s for s in statements}
+    return found
+
+
+def test_every_vpc_endpoint_has_a_policy_of_its_own(prod):
+    policies = _endpoint_policies(prod)
+    assert set(policies) == {*INTERFACE_ENDPOINT_SERVICES, "s3"} == set(ENDPOINT_POLICIES)
+    for service, statements in policies.items():
+        for sid, statement in statements.items():
+            assert statement["Effect"] == "Allow", (service, sid)
+            assert statement["Principal"] == "*", (service, sid)
+            assert "*" not in as_list(statement["Action"]), (service, sid)
+            assert not any(a.endswith(":*") for a in as_list(statement["Action"])), (service, sid)
+
+
+def test_vpc_endpoint_policies_name_the_stacks_own_arns(prod):
+    policies = _endpoint_policies(prod)
+    account = {"StringEquals": {"aws:PrincipalAccount": "123456789012"}}
+    endpoint = prod.named("endpoint-endpoint").outputs["arn"]
+    assert policies["sagemaker.runtime"]["InvokeThisEndpoint"]["Resource"] == endpoint
+    assert policies["sagemaker.runtime"]["InvokeThisEndpoint"]["Condition"] == account
+    repository = prod.named("serving-image-repo").outputs["arn"]
+    for ecr in ("ecr.api", "ecr.dkr"):
+        pull = policies[ecr]["PullTheServingImage"]
+        assert pull["Resource"] == repository
+        assert pull["Action"] == [
+            "ecr:BatchGetImage",
+            "ecr:GetDownloadUrlForLayer",
+            "ecr:BatchCheckLayerAvailability",
+        ]
+        assert policies[ecr]["LogInToEcr"]["Action"] == ["ecr:GetAuthorizationToken"]
+    logs = policies["logs"]["WriteTheEndpointLogs"]["Resource"]
+    assert logs == [
+        "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/sagemaker/Endpoints/xgboost-endpoint-prod",
+        "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/sagemaker/Endpoints/xgboost-endpoint-prod:log-stream:*",
+    ]
+    assert policies["sts"]["AssumeRolesOfThisAccount"]["Resource"] == "arn:aws:iam::123456789012:role/*"
+
+
+def test_the_s3_gateway_lets_through_the_model_data_capture_and_ecr_layers_only(prod):
+    s3 = _endpoint_policies(prod)["s3"]
+    bucket = prod.named("model-artifact-bucket").outputs["arn"]
+    assert s3["ReadTheModelArtifact"]["Action"] == ["s3:GetObject"]
+    # prod brings its model from another bucket: the one object SageMaker downloads.
+    model_uri = prod.config["xgboost-endpoint:modelUri"]
+    assert s3["ReadTheModelArtifact"]["Resource"] == "arn:aws:s3:::" + model_uri.removeprefix("s3://")
+    assert s3["WriteDataCapture"]["Resource"] == f"{bucket}/data-capture/*"
+    # ECR serves image layers from its own bucket through presigned URLs: no account condition.
+    assert s3["PullImageLayers"] == {
+        "Sid": "PullImageLayers",
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": ["s3:GetObject"],
+        "Resource": "arn:aws:s3:::prod-eu-west-1-starport-layer-bucket/*",
+    }
