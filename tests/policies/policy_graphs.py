@@ -15,6 +15,29 @@ from typing import Any
 from lib.graph import RecordedResource, ResourceGraph
 
 PROJECT = "xgboost-endpoint"
+ACCOUNT = "123456789012"
+ENDPOINT_ARN = f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}:endpoint/serving"
+BUCKET_ARN = "arn:aws:s3:::artifact-bucket-1234567"
+KEY_ARN = f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+PUBLIC_ACCESS_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+
+
+def _endpoint_policy(action: str, resource: str) -> str:
+    """A VPC endpoint policy letting the account's principals do one thing to one resource."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": "*",
+                    "Action": action,
+                    "Resource": resource,
+                    "Condition": {"StringEquals": {"aws:PrincipalAccount": ACCOUNT}},
+                }
+            ],
+        }
+    )
 
 
 @dataclass
@@ -59,7 +82,8 @@ class GraphBuilder:
 
 
 def happy_graph(stack: str = "prod", *, instance_type: str = "ml.c5.large") -> ResourceGraph:
-    """A stack every policy passes: 3 AZs, /24 subnets, KMS, isolation, scaling, alarms, rollback."""
+    """A stack every policy passes: 3 AZs, /24 subnets, VPC endpoints with policies, KMS on the bucket,
+    topic and logs, a blocked public access, isolation, scaling, alarms, rollback."""
     b = GraphBuilder(stack)
     vpc = b.add("aws:ec2/vpc:Vpc", "net-vpc", {"cidrBlock": "10.0.0.0/16", "enableDnsHostnames": True})
     subnets = [
@@ -74,6 +98,17 @@ def happy_graph(stack: str = "prod", *, instance_type: str = "ml.c5.large") -> R
     group = b.add(
         "aws:ec2/securityGroup:SecurityGroup", "net-endpoint-sg", {"vpcId": None}, deps={"vpcId": [vpc]}
     )
+    vpce_group = b.add(
+        "aws:ec2/securityGroup:SecurityGroup",
+        "net-vpce-sg",
+        {
+            "vpcId": None,
+            "ingress": [
+                {"protocol": "tcp", "fromPort": 443.0, "toPort": 443.0, "cidrBlocks": ["10.0.0.0/16"]}
+            ],
+        },
+        deps={"vpcId": [vpc]},
+    )
     b.add(
         "aws:ec2/vpcEndpoint:VpcEndpoint",
         "net-sagemaker-runtime",
@@ -81,12 +116,62 @@ def happy_graph(stack: str = "prod", *, instance_type: str = "ml.c5.large") -> R
             "vpcEndpointType": "Interface",
             "serviceName": "com.amazonaws.eu-west-1.sagemaker.runtime",
             "subnetIds": [None, None, None],
+            "securityGroupIds": [None],
             "vpcId": None,
             "privateDnsEnabled": True,
+            "policy": _endpoint_policy("sagemaker:InvokeEndpoint", ENDPOINT_ARN),
         },
-        deps={"subnetIds": subnets, "vpcId": [vpc]},
+        deps={"subnetIds": subnets, "securityGroupIds": [vpce_group], "vpcId": [vpc]},
+    )
+    route_table = b.add(
+        "aws:ec2/routeTable:RouteTable", "net-private-rt", {"vpcId": None}, deps={"vpcId": [vpc]}
+    )
+    b.add(
+        "aws:ec2/vpcEndpoint:VpcEndpoint",
+        "net-s3",
+        {
+            "vpcEndpointType": "Gateway",
+            "serviceName": "com.amazonaws.eu-west-1.s3",
+            "routeTableIds": [None],
+            "vpcId": None,
+            "policy": _endpoint_policy("s3:GetObject", f"{BUCKET_ARN}/models/*"),
+        },
+        deps={"routeTableIds": [route_table], "vpcId": [vpc]},
     )
     key = b.add("aws:kms/key:Key", "serving-key", {"enableKeyRotation": True})
+    bucket = b.add("aws:s3/bucket:Bucket", "artifact-bucket", {})
+    b.add(
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+        "artifact-public-access",
+        {"bucket": None, **dict.fromkeys(PUBLIC_ACCESS_FLAGS, True)},
+        deps={"bucket": [bucket]},
+    )
+    b.add(
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        "artifact-encryption",
+        {
+            "bucket": None,
+            "rules": [
+                {
+                    "applyServerSideEncryptionByDefault": {
+                        "sseAlgorithm": "aws:kms",
+                        "kmsMasterKeyId": KEY_ARN,
+                    },
+                    "bucketKeyEnabled": True,
+                }
+            ],
+        },
+        deps={"bucket": [bucket], "rules": [key]},
+    )
+    topic = b.add(
+        "aws:sns/topic:Topic", "alarm-topic", {"kmsMasterKeyId": None}, deps={"kmsMasterKeyId": [key]}
+    )
+    b.add(
+        "aws:cloudwatch/logGroup:LogGroup",
+        "api-handler-logs-group",
+        {"retentionInDays": 30.0, "kmsKeyId": None},
+        deps={"kmsKeyId": [key]},
+    )
     role = b.add("aws:iam/role:Role", "serving-execution-role", {"assumeRolePolicy": "{}"})
     repo = b.add(
         "aws:ecr/repository:Repository",
@@ -158,8 +243,9 @@ def happy_graph(stack: str = "prod", *, instance_type: str = "ml.c5.large") -> R
                     "period": 60.0,
                     "statistic": "Average",
                     "threshold": 1.0,
+                    "alarmActions": [None],
                 },
-                deps={"dimensions": [endpoint]},
+                deps={"dimensions": [endpoint], "alarmActions": [topic]},
             )
         )
     target = b.add(
@@ -204,7 +290,7 @@ def happy_graph(stack: str = "prod", *, instance_type: str = "ml.c5.large") -> R
                         {
                             "Effect": "Allow",
                             "Action": ["sagemaker:InvokeEndpoint"],
-                            "Resource": "arn:aws:sagemaker:eu-west-1:123456789012:endpoint/serving",
+                            "Resource": ENDPOINT_ARN,
                         }
                     ],
                 }

@@ -5,6 +5,7 @@ must match the in-process runner's violations on the same graph, so the offline 
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import subprocess
@@ -17,7 +18,7 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf import empty_pb2, struct_pb2
-from policy_graphs import HAPPY_QUOTAS, happy_graph, mutate, remove
+from policy_graphs import HAPPY_QUOTAS, happy_graph, mutate, relink, remove
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, plugin_pb2
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
@@ -166,6 +167,38 @@ def test_happy_graph_gets_no_diagnostics_under_the_cli_protocol(
         ),
         pytest.param(
             lambda g: mutate(g, "image-repo", lambda i: i.pop("imageScanningConfiguration")), id="no-scan"
+        ),
+        pytest.param(
+            lambda g: mutate(
+                g,
+                "api-handler-invoke",
+                lambda i: i.update(
+                    policy=json.dumps({"Statement": {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}})
+                ),
+            ),
+            id="s3-on-wildcard",
+        ),
+        pytest.param(
+            lambda g: mutate(g, "net-vpce-sg", lambda i: i["ingress"][0].update(cidrBlocks=["0.0.0.0/0"])),
+            id="open-ingress",
+        ),
+        pytest.param(lambda g: mutate(g, "net-s3", lambda i: i.pop("policy")), id="endpoint-without-policy"),
+        pytest.param(
+            lambda g: mutate(g, "artifact-public-access", lambda i: i.update(blockPublicPolicy=False)),
+            id="public-policy-allowed",
+        ),
+        pytest.param(lambda g: remove(g, "artifact-encryption"), id="bucket-without-kms"),
+        pytest.param(
+            lambda g: mutate(g, "alarm-topic", lambda i: i.update(kmsMasterKeyId="alias/aws/sns")),
+            id="topic-with-aws-key",
+        ),
+        pytest.param(
+            lambda g: relink(
+                mutate(g, "api-handler-logs-group", lambda i: i.pop("kmsKeyId")),
+                "api-handler-logs-group",
+                "kmsKeyId",
+            ),
+            id="logs-without-key",
         ),
     ],
 )
