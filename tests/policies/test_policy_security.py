@@ -264,7 +264,7 @@ def test_gateway_endpoint_without_a_policy_fails() -> None:
     [message] = messages(graph, ENDPOINT_POLICY)
     assert message.startswith(
         "VPC endpoint 'net-s3' (com.amazonaws.eu-west-1.s3) has no endpoint policy, so AWS applies the "
-        "default one, which lets any principal do anything to any resource through it: set policy to a document"
+        "default one, which lets any principal do anything to any resource through it: set policy"
     )
 
 
