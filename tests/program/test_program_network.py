@@ -215,3 +215,11 @@ def test_the_s3_gateway_lets_through_the_model_data_capture_and_ecr_layers_only(
         "Action": ["s3:GetObject"],
         "Resource": "arn:aws:s3:::prod-eu-west-1-starport-layer-bucket/*",
     }
+
+
+def test_dev_lets_sagemaker_read_the_model_it_uploaded_and_nothing_else_of_the_bucket(dev):
+    s3 = _endpoint_policies(dev)["s3"]
+    model = dev.named("model-artifact-model").outputs
+    bucket = dev.named("model-artifact-bucket").outputs["arn"]
+    assert s3["ReadTheModelArtifact"]["Resource"] == f"{bucket}/{model['key']}"
+    assert model["key"].startswith("models/")
