@@ -232,6 +232,8 @@ def test_nvme_instance_type_without_kms_key_passes() -> None:
     assert messages(graph, "sagemaker-endpoint-config-kms-key") == []
 
 
+
+
 # sagemaker-model-vpc-config and sagemaker-model-network-isolation
 
 

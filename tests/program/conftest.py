@@ -26,3 +26,4 @@ def prod() -> ResourceGraph:
 @pytest.fixture(scope="session")
 def dev(demo_model_dir: Path) -> ResourceGraph:
     return evaluate_stack("dev")
+
