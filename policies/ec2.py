@@ -90,10 +90,12 @@ _OPEN_INGRESS_SCHEMA = settings.schema()
 
 
 def _blocks(rule: Any, *keys: str) -> list[str]:
+    """The CIDR blocks under ``keys`` (a list or a single string each); unknown ones are left out."""
     found: list[str] = []
     for key in keys:
-        value = props.plain(props.get(rule, key))
-        found.extend(iam_documents.strings(value)[0])
+        listed = props.items(rule, key)
+        values = listed if isinstance(listed, list) else [props.get(rule, key)]
+        found.extend(v for v in values if isinstance(v, str))
     return found
 
 
