@@ -108,14 +108,16 @@ def _sts(access: VpcEndpointAccess) -> list[dict[str, Any]]:
 
 def _s3(access: VpcEndpointAccess) -> list[dict[str, Any]]:
     ctx = access.context
-    # ECR keeps image layers in this AWS-owned bucket; GetDownloadUrlForLayer hands out URLs into it
-    # signed by ECR, so the caller is not of this account and the statement has no account condition.
+    # ECR keeps image layers in this AWS-owned bucket; GetDownloadUrlForLayer hands out URLs into it.
     layers = pulumi.Output.concat(
         "arn:", ctx.partition, ":s3:::prod-", ctx.region, "-starport-layer-bucket/*"
     )
+    # No account condition on the gateway: S3 is reached by SageMaker's own agents on the instances
+    # and through ECR's presigned layer URLs, as in the SageMaker guide's endpoint policy; the exact
+    # object ARNs are the limit.
     return [
-        _allow("ReadTheModelArtifact", ["s3:GetObject"], access.model_object_arn, ctx.account_id),
-        _allow("WriteDataCapture", ["s3:PutObject"], access.data_capture_arn, ctx.account_id),
+        _allow("ReadTheModelArtifact", ["s3:GetObject"], access.model_object_arn, None),
+        _allow("WriteDataCapture", ["s3:PutObject"], access.data_capture_arn, None),
         _allow("PullImageLayers", ["s3:GetObject"], layers, None),
     ]
 

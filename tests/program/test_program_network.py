@@ -207,7 +207,8 @@ def test_the_s3_gateway_lets_through_the_model_data_capture_and_ecr_layers_only(
     model_uri = prod.config["xgboost-endpoint:modelUri"]
     assert s3["ReadTheModelArtifact"]["Resource"] == "arn:aws:s3:::" + model_uri.removeprefix("s3://")
     assert s3["WriteDataCapture"]["Resource"] == f"{bucket}/data-capture/*"
-    # ECR serves image layers from its own bucket through presigned URLs: no account condition.
+    assert "Condition" not in s3["ReadTheModelArtifact"]
+    assert set(s3) == {"ReadTheModelArtifact", "WriteDataCapture", "PullImageLayers"}
     assert s3["PullImageLayers"] == {
         "Sid": "PullImageLayers",
         "Effect": "Allow",
