@@ -13,7 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.context import name_tag
-from lib import fleet
+from stackcore import fleet
 
 HTTPS = 443
 
