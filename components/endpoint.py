@@ -15,7 +15,6 @@ Provider traps this component is built around (../shared/AWS-FACTS.md):
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,22 +23,15 @@ import pulumi
 import pulumi_aws as aws
 
 from components.context import AwsContext, name_tag
-from lib import fleet
-from lib.fleet import UpdateMode
+from stackcore import fleet
+from stackcore.deployment import TrafficRouting
+from stackcore.fleet import UpdateMode
+from stackcore.limits import ENDPOINT_NAME_MAX
 
 sm = aws.sagemaker
 
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 SCALING_METRIC = "SageMakerVariantInvocationsPerInstance"
-ENDPOINT_NAME_MAX = 63
-
-
-class TrafficRouting(enum.StrEnum):
-    """Blue/green traffic shifting (SageMaker ``TrafficRoutingConfig.Type``)."""
-
-    ALL_AT_ONCE = "ALL_AT_ONCE"
-    CANARY = "CANARY"
-    LINEAR = "LINEAR"
 
 
 @dataclass(frozen=True, kw_only=True)

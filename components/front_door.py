@@ -11,16 +11,14 @@ import pulumi
 import pulumi_aws as aws
 
 from components.context import name_tag
+from stackcore.limits import API_GATEWAY_INTEGRATION_TIMEOUT_SECONDS as API_GATEWAY_TIMEOUT_SECONDS
+from stackcore.limits import LAMBDA_HANDLER_RESERVED_SECONDS as HANDLER_RESERVED_SECONDS
+from stackcore.limits import MIN_LAMBDA_TIMEOUT_SECONDS as MIN_TIMEOUT_SECONDS
 
-API_GATEWAY_TIMEOUT_SECONDS = 29
 HANDLER_FILE = "handler.py"
 HANDLER = "handler.handler"
 ENDPOINT_NAME_VARIABLE = "SAGEMAKER_ENDPOINT_NAME"
 READ_TIMEOUT_VARIABLE = "SAGEMAKER_READ_TIMEOUT_SECONDS"
-# What the handler's read timeout leaves of the function's timeout: its 2 s connect timeout and
-# 1 s to map the answer and log it, so a slow endpoint gets the handler's 504, not a bare 502.
-HANDLER_RESERVED_SECONDS = 3
-MIN_TIMEOUT_SECONDS = HANDLER_RESERVED_SECONDS + 2
 RUNTIME = "python3.12"
 STAGE = "v1"
 

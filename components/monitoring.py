@@ -15,6 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.context import name_tag
+from stackcore.instance_types import instance_type as stackcore_instance_type
 
 cw = aws.cloudwatch
 
@@ -23,31 +24,11 @@ SAGEMAKER_INSTANCE = "/aws/sagemaker/Endpoints"
 MINUTE = 60
 MICROSECONDS_PER_MILLISECOND = 1000
 
-# vCPUs by instance size for the general-purpose, compute- and memory-optimised families
-# SageMaker hosts (ml.t2.medium and ml.m5.large alike have 2). CPUUtilization is 100 per vCPU.
-_VCPUS_BY_SIZE = {
-    "medium": 2,
-    "large": 2,
-    "xlarge": 4,
-    "2xlarge": 8,
-    "4xlarge": 16,
-    "8xlarge": 32,
-    "9xlarge": 36,
-    "12xlarge": 48,
-    "16xlarge": 64,
-    "18xlarge": 72,
-    "24xlarge": 96,
-    "32xlarge": 128,
-    "48xlarge": 192,
-}
 
 
 def vcpus(instance_type: str) -> int:
-    """vCPUs of an ``ml.<family>.<size>`` type, from its size."""
-    size = instance_type.rsplit(".", 1)[-1]
-    if size not in _VCPUS_BY_SIZE:
-        raise ValueError(f"no vCPU count known for {instance_type}; add its size to _VCPUS_BY_SIZE")
-    return _VCPUS_BY_SIZE[size]
+    """vCPUs of a hosting instance type (CloudWatch counts CPUUtilization 100 per vCPU)."""
+    return stackcore_instance_type(instance_type).vcpus
 
 
 @dataclass(frozen=True, kw_only=True)

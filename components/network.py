@@ -15,7 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.context import AwsContext, name_tag
-from lib import fleet
+from stackcore import fleet
 
 HTTPS = 443
 S3_GATEWAY_SERVICE = "s3"

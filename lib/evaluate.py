@@ -26,12 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
 from pulumi.runtime.config import set_all_config
 
 from lib.graph import RecordedResource, ResourceGraph
+from stackcore.layering import read_stack_values
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT_ID = "123456789012"
@@ -55,27 +55,11 @@ def load_stack_config(
     stack: str, project_dir: Path | None = None, config_overrides: Mapping[str, Any] | None = None
 ) -> tuple[str, dict[str, Any]]:
     """The project name and the stack's configuration as the CLI would give it to the program:
-    ``Pulumi.yaml`` defaults, then ``Pulumi.<stack>.yaml``, then the overrides. Keys are fully
-    qualified (``project:key``, ``aws:region``); an override without a namespace is the project's."""
-    root = project_dir or REPO_ROOT
-    project_file = yaml.safe_load((root / "Pulumi.yaml").read_text())
-    project = str(project_file["name"])
-    values: dict[str, Any] = {}
-    for key, spec in (project_file.get("config") or {}).items():
-        qualified = key if ":" in key else f"{project}:{key}"
-        if isinstance(spec, Mapping) and "default" in spec:
-            values[qualified] = spec["default"]
-        elif not isinstance(spec, Mapping):
-            values[qualified] = spec
-    stack_file = root / f"Pulumi.{stack}.yaml"
-    if not stack_file.is_file():
-        raise FileNotFoundError(f"no stack file {stack_file}")
-    stack_config = (yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}
-    for key, value in stack_config.items():
-        values[key if ":" in key else f"{project}:{key}"] = value
-    for key, value in (config_overrides or {}).items():
-        values[key if ":" in key else f"{project}:{key}"] = value
-    return project, values
+    ``Pulumi.yaml`` defaults, then ``Pulumi.<stack>.yaml``, then the overrides (the stack core's
+    layering). Keys are fully qualified (``project:key``, ``aws:region``); an override without a
+    namespace is the project's. Undeclared keys are left for the program's configuration to refuse."""
+    stack_values = read_stack_values(project_dir or REPO_ROOT, stack, config_overrides, check_keys=False)
+    return stack_values.project, dict(stack_values.values)
 
 
 def evaluate_stack(

@@ -49,7 +49,13 @@ def test_largest_prefix_never_goes_below_slash_16():
 
 @pytest.mark.parametrize(
     ("instance_type", "burstable"),
-    [("ml.t2.medium", True), ("ml.t3.large", True), ("ml.c5.xlarge", False), ("ml.m5d.large", False)],
+    [
+        ("ml.t2.medium", True),
+        ("ml.t2.2xlarge", True),
+        ("ml.c5.xlarge", False),
+        ("ml.m5d.large", False),
+        ("ml.t3.large", False),  # not a hosting type: unknown names are none of these
+    ],
 )
 def test_burstable_families_are_recognised(instance_type, burstable):
     assert fleet.is_burstable(instance_type) is burstable
@@ -101,10 +107,11 @@ def test_instances_for_load_rounds_up():
         ("ml.m5d.large", True),
         ("ml.g4dn.xlarge", True),
         ("ml.p4d.24xlarge", True),
-        ("ml.c6id.2xlarge", True),
+        ("ml.r7gd.2xlarge", True),
+        ("ml.p6-b200.48xlarge", True),
         ("ml.g5.xlarge", True),
         ("ml.c5.xlarge", False),
-        ("ml.c5n.xlarge", False),
+        ("ml.c6in.xlarge", False),
         ("ml.m5.xlarge", False),
         ("ml.t2.medium", False),
         ("ml.inf1.xlarge", False),
@@ -121,6 +128,7 @@ def test_local_nvme_types_are_recognised_for_the_kms_rule(instance_type, nvme):
         ("ml.m6gd.xlarge", True),
         ("ml.c6gn.large", True),
         ("ml.c7g.2xlarge", True),
+        ("ml.p6e-gb200.36xlarge", True),  # Grace: Arm, though the name has no g
         ("ml.g4dn.xlarge", False),
         ("ml.g5.xlarge", False),
         ("ml.c5.xlarge", False),

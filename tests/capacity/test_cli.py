@@ -81,9 +81,9 @@ def test_server_refusing_the_payload_stops_the_run_before_the_load_test(stub_ser
 
 
 def test_instance_type_without_a_vcpu_figure_asks_for_a_scale_factor(capsys):
-    code, _, err = run(["--url", closed_port_url(), "--instance-type", "ml.inf2.xlarge"], capsys)
+    code, _, err = run(["--url", closed_port_url(), "--instance-type", "ml.c5.huge"], capsys)
     assert code == cli.EXIT_ERROR
-    assert "no vCPU figure for 'ml.inf2.xlarge': give --scale" in err
+    assert "no vCPU figure for 'ml.c5.huge': give --scale" in err
 
 
 def test_peak_below_base_load_is_refused(capsys):

@@ -189,7 +189,7 @@ def test_burstable_type_in_dev_passes() -> None:
 
 
 def test_production_is_also_recognised_by_the_default_environment_tag() -> None:
-    graph = rename_stack(mutate(happy_graph(), CONFIG, _variant({"instanceType": "ml.t3.large"})), "eu-live")
+    graph = rename_stack(mutate(happy_graph(), CONFIG, _variant({"instanceType": "ml.t2.large"})), "eu-live")
     assert messages(graph, "sagemaker-variant-instance-type-burstable") == []
     tagged = type(graph)(
         project=graph.project,
@@ -201,7 +201,7 @@ def test_production_is_also_recognised_by_the_default_environment_tag() -> None:
 
 
 def test_production_stack_names_are_configurable() -> None:
-    graph = rename_stack(mutate(happy_graph(), CONFIG, _variant({"instanceType": "ml.t3.large"})), "live")
+    graph = rename_stack(mutate(happy_graph(), CONFIG, _variant({"instanceType": "ml.t2.large"})), "live")
     assert (
         len(
             messages(graph, "sagemaker-variant-instance-type-burstable", {"productionEnvironments": ["live"]})

@@ -216,7 +216,7 @@ def test_endpoint_name_is_a_valid_sagemaker_name_unique_per_stack():
             "choose 0-3600",
         ),
         ("dev", {"updateMode": "rolling"}, "updateMode", "with 1 instance a batch of one is 100%"),
-        ("dev", {"maximumExecutionTimeoutSeconds": 60}, "maximumExecutionTimeoutSeconds", "choose 600-14400"),
+        ("dev", {"maximumExecutionTimeoutSeconds": 60}, "maximumExecutionTimeoutSeconds", "choose 600-28800"),
         ("prod", {"dataCapturePercent": 101}, "dataCapturePercent", "choose 0 (off) to 100"),
         ("prod", {"cpuAlarmPercent": 0}, "cpuAlarmPercent", "choose 1-100"),
         ("prod", {"memoryAlarmPercent": 101}, "memoryAlarmPercent", "choose 1-100"),
@@ -298,7 +298,7 @@ def test_the_execution_timeout_must_exceed_the_deployments_waits():
         "1500 s does not exceed the deployment's waits: 1 x trafficWaitSeconds 600 s "
         "+ terminationWaitSeconds 900 s = 1500 s, which SageMaker refuses" in message
     )
-    assert "set maximumExecutionTimeoutSeconds above 1500 (and at most 14400)" in message
+    assert "set maximumExecutionTimeoutSeconds above 1500 (and at most 28800)" in message
     assert evaluate_stack("prod", config_overrides={"maximumExecutionTimeoutSeconds": 1501}).resources
 
 

@@ -10,6 +10,7 @@ from program_helpers import one
 
 from config import ConfigError
 from lib.evaluate import Secret, evaluate_stack, load_stack_config
+from stackcore import StackConfigError
 
 PROGRAM = """
 import pulumi
@@ -56,7 +57,7 @@ def test_secret_exports_are_marked_and_autonames_look_like_pulumis(tiny_project)
 
 
 def test_a_missing_stack_file_is_named(tiny_project):
-    with pytest.raises(FileNotFoundError, match=r"Pulumi\.staging\.yaml"):
+    with pytest.raises(StackConfigError, match=r"no stack file Pulumi\.staging\.yaml"):
         evaluate_stack("staging", project_dir=tiny_project)
 
 

@@ -122,9 +122,15 @@ def test_cpu_threshold_counts_100_per_core(prod, dev):
     assert alarm(prod, "memory")["metricName"] == "MemoryUtilization"
 
 
-def test_unknown_instance_sizes_are_refused_rather_than_guessed():
-    with pytest.raises(ValueError, match=r"no vCPU count known for ml\.p4d\.metal"):
+def test_unknown_instance_types_are_refused_rather_than_guessed():
+    with pytest.raises(ValueError, match=r"'ml\.p4d\.metal' is not a SageMaker hosting instance type"):
         vcpus("ml.p4d.metal")
+
+
+def test_rare_hosting_types_get_their_cpu_threshold():
+    # Sizes the old per-size table lacked: the program died with "no vCPU count known".
+    rare = ("ml.m4.10xlarge", "ml.inf1.6xlarge", "ml.p6e-gb200.36xlarge")
+    assert [vcpus(t) for t in rare] == [40, 24, 144]
 
 
 def test_traffic_above_the_scaling_target_is_an_alarm(prod):

@@ -7,6 +7,7 @@ import re
 import yaml
 
 from lib.evaluate import REPO_ROOT
+from stackcore import keys
 
 # Pulumi's project schema (sdk/go/common/workspace/project.json, SimpleConfigType).
 PULUMI_CONFIG_TYPES = {"string", "integer", "boolean", "array"}
@@ -31,9 +32,9 @@ def test_every_setting_has_a_valid_type_a_default_and_a_description():
             assert spec["items"]["type"] in PULUMI_CONFIG_TYPES, key
 
 
-def test_config_py_reads_exactly_the_declared_settings():
-    source = (REPO_ROOT / "config.py").read_text()
-    read = set(re.findall(r'reader\.\w+\(\s*"(\w+)"', source))
+def test_the_stack_core_reads_exactly_the_declared_settings():
+    source = (REPO_ROOT / "stackcore" / "settings.py").read_text()
+    read = {getattr(keys, name) for name in re.findall(r"reader\.\w+\(\s*k\.(\w+)", source)}
     assert read == set(declared())
 
 

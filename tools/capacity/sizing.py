@@ -12,7 +12,9 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from lib import fleet
+from stackcore import fleet
+from stackcore.instance_types import UnknownInstanceTypeError
+from stackcore.instance_types import instance_type as stackcore_instance_type
 
 DEFAULT_SAFETY_FACTOR = 0.5
 """AWS's starting SAFETY_FACTOR in MAX_RPS x SAFETY_FACTOR x 60 (AWS-FACTS.md, autoscaling)."""
@@ -20,83 +22,6 @@ DEFAULT_SAFETY_FACTOR = 0.5
 DEFAULT_OPERATING_FRACTION = 0.8
 """Run an instance at about 80% of the throughput it sustains within the objective, error-free."""
 
-# vCPUs per SageMaker hosting instance type. Source: the "Instance details" table of the Amazon
-# SageMaker AI pricing page (Real-Time Inference tab), which matches the EC2 instance-type pages
-# for the same sizes. Burstable ml.t2 types are listed so a figure can be shown, but they earn
-# CPU credits (20% baseline per vCPU) and cannot be autoscaled: a measurement there is a burst.
-INSTANCE_VCPUS: Mapping[str, int] = {
-    "ml.t2.medium": 2,
-    "ml.t2.large": 2,
-    "ml.t2.xlarge": 4,
-    "ml.t2.2xlarge": 8,
-    "ml.m4.xlarge": 4,
-    "ml.m4.2xlarge": 8,
-    "ml.m4.4xlarge": 16,
-    "ml.m4.10xlarge": 40,
-    "ml.m4.16xlarge": 64,
-    "ml.c4.large": 2,
-    "ml.c4.xlarge": 4,
-    "ml.c4.2xlarge": 8,
-    "ml.c4.4xlarge": 16,
-    "ml.c4.8xlarge": 36,
-    "ml.m5.large": 2,
-    "ml.m5.xlarge": 4,
-    "ml.m5.2xlarge": 8,
-    "ml.m5.4xlarge": 16,
-    "ml.m5.12xlarge": 48,
-    "ml.m5.24xlarge": 96,
-    "ml.m5d.large": 2,
-    "ml.m5d.xlarge": 4,
-    "ml.m5d.2xlarge": 8,
-    "ml.m5d.4xlarge": 16,
-    "ml.m5d.12xlarge": 48,
-    "ml.m5d.24xlarge": 96,
-    "ml.c5.large": 2,
-    "ml.c5.xlarge": 4,
-    "ml.c5.2xlarge": 8,
-    "ml.c5.4xlarge": 16,
-    "ml.c5.9xlarge": 36,
-    "ml.c5.18xlarge": 72,
-    "ml.c5d.large": 2,
-    "ml.c5d.xlarge": 4,
-    "ml.c5d.2xlarge": 8,
-    "ml.c5d.4xlarge": 16,
-    "ml.c5d.9xlarge": 36,
-    "ml.c5d.18xlarge": 72,
-    "ml.r5.large": 2,
-    "ml.r5.xlarge": 4,
-    "ml.r5.2xlarge": 8,
-    "ml.r5.4xlarge": 16,
-    "ml.r5.12xlarge": 48,
-    "ml.r5.24xlarge": 96,
-    "ml.c6i.large": 2,
-    "ml.c6i.xlarge": 4,
-    "ml.c6i.2xlarge": 8,
-    "ml.c6i.4xlarge": 16,
-    "ml.c6i.8xlarge": 32,
-    "ml.c6i.12xlarge": 48,
-    "ml.c6i.16xlarge": 64,
-    "ml.c6i.24xlarge": 96,
-    "ml.c6i.32xlarge": 128,
-    "ml.m6i.large": 2,
-    "ml.m6i.xlarge": 4,
-    "ml.m6i.2xlarge": 8,
-    "ml.m6i.4xlarge": 16,
-    "ml.m6i.8xlarge": 32,
-    "ml.m6i.12xlarge": 48,
-    "ml.m6i.16xlarge": 64,
-    "ml.m6i.24xlarge": 96,
-    "ml.m6i.32xlarge": 128,
-    "ml.c7i.large": 2,
-    "ml.c7i.xlarge": 4,
-    "ml.c7i.2xlarge": 8,
-    "ml.c7i.4xlarge": 16,
-    "ml.c7i.8xlarge": 32,
-    "ml.c7i.12xlarge": 48,
-    "ml.c7i.16xlarge": 64,
-    "ml.c7i.24xlarge": 96,
-    "ml.c7i.48xlarge": 192,
-}
 
 
 def ramp_users(start: int, step: int, max_users: int) -> list[int]:
@@ -229,14 +154,13 @@ def step_near_fraction(
 
 
 def vcpus_of(instance_type: str) -> int:
-    """vCPUs of a SageMaker instance type from :data:`INSTANCE_VCPUS`."""
+    """vCPUs of a SageMaker hosting instance type (the stack core's table)."""
     try:
-        return INSTANCE_VCPUS[instance_type]
-    except KeyError:
-        known = ", ".join(sorted(INSTANCE_VCPUS))
+        return stackcore_instance_type(instance_type).vcpus
+    except UnknownInstanceTypeError as error:
         raise ValueError(
-            f"no vCPU figure for {instance_type!r}: give --scale (target instance throughput / measured "
-            f"throughput) instead, or use one of: {known}"
+            f"no vCPU figure for {instance_type!r}: give --scale (target instance throughput / "
+            f"measured throughput) instead ({error})"
         ) from None
 
 

@@ -1,0 +1,127 @@
+"""Each guardrail once: a pure function from facts to a finding (what is wrong, and the fix).
+
+The stack's configuration validation (stackcore.settings) maps a finding to the key to change;
+the policy pack (policies/) maps the same finding to the resource that breaks it. Which layer
+reports a rule is decided here, once (docs/settings.md, "Who refuses what"): a rule about the
+stack's own settings is a configuration error, found before any resource exists; the pack judges
+the resources, whoever wrote them, and its messages carry the same finding.
+
+"Production" has one meaning: :func:`is_production` of the stack's environment. The program reads
+it from the ``environment`` key; the pack reads it from the ``environment`` tag of the AWS
+provider's default tags, which the configuration requires to equal the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stackcore import deployment, fleet
+from stackcore.instance_types import is_arm, is_burstable
+
+PRODUCTION_ENVIRONMENTS = ("prod", "production")
+"""Environment names that mean production, for the configuration and the policy pack alike."""
+
+MIN_SUBNETS = 2
+"""SageMaker refuses a VPC-attached endpoint with fewer than two subnets in distinct AZs."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Finding:
+    """A broken guardrail: what is wrong and what to change."""
+
+    message: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.message}. Fix: {self.fix}"
+
+
+def is_production(environment: str | None) -> bool:
+    return environment is not None and environment.lower() in PRODUCTION_ENVIRONMENTS
+
+
+def burstable_in_production(instance_type: str, production: bool) -> Finding | None:
+    if not (production and is_burstable(instance_type)):
+        return None
+    return Finding(
+        message=f"{instance_type} is burstable: it throttles to its CPU baseline when credits run out "
+        "and cannot be autoscaled",
+        fix="use a non-burstable type in prod, e.g. ml.c5.xlarge",
+    )
+
+
+def burstable_autoscaled(instance_type: str, autoscaling: bool) -> Finding | None:
+    if not (autoscaling and is_burstable(instance_type)):
+        return None
+    return Finding(
+        message=f"{instance_type} is burstable and Application Auto Scaling refuses burstable variants",
+        fix="set autoscaling: false or use a non-burstable type",
+    )
+
+
+def arm_type_for_amd64_image(instance_type: str) -> Finding | None:
+    if not is_arm(instance_type):
+        return None
+    return Finding(
+        message=f"{instance_type} is an Arm (Graviton) type and the serving image is built for "
+        "linux/amd64 only: the endpoint would fail to start after provisioning",
+        fix="use an x86_64 type such as ml.c5.xlarge or ml.m5.large",
+    )
+
+
+def zone_without_instance(fewest_instances: int, zones: int, production: bool) -> Finding | None:
+    """Production keeps at least one instance in every zone, so losing a zone never empties it."""
+    if not production or fewest_instances >= zones:
+        return None
+    return Finding(
+        message=f"prod runs {fewest_instances} instance(s) over {zones} Availability Zones, "
+        "so a zone has none",
+        fix=f"run at least {zones} instances",
+    )
+
+
+def too_few_subnets(subnets: int) -> Finding | None:
+    if subnets >= MIN_SUBNETS:
+        return None
+    return Finding(
+        message=f"{subnets} subnet(s); SageMaker needs at least two subnets in distinct Availability Zones, "
+        "even for one instance",
+        fix="use 2 or more zones",
+    )
+
+
+def no_auto_rollback(auto_rollback: bool, production: bool) -> Finding | None:
+    if not production or auto_rollback:
+        return None
+    return Finding(message="prod deployments would not roll back on alarms", fix="set autoRollback: true")
+
+
+def rolling_batch_out_of_range(batch_percent: int) -> Finding | None:
+    low, high = deployment.ROLLING_BATCH_PERCENT
+    if low <= batch_percent <= high:
+        return None
+    return Finding(
+        message=f"{batch_percent}% is outside SageMaker's {low}-{high}% of the variant",
+        fix=f"choose {low}-{high}",
+    )
+
+
+def rolling_batch_of_one_instance(smallest_fleet: int) -> Finding | None:
+    if smallest_fleet != 1:
+        return None
+    return Finding(
+        message="a rolling batch must be 5-50% of the variant, and with 1 instance a batch of one is 100%",
+        fix="use blue-green (ALL_AT_ONCE for no traffic shifting) or run at least 2 instances",
+    )
+
+
+def subnet_too_small(addresses_needed: int, prefix_length: int, detail: str) -> Finding | None:
+    """Each subnet holds its share of the peak fleet at two addresses per instance."""
+    available = fleet.subnet_size(prefix_length)
+    if addresses_needed <= available:
+        return None
+    return Finding(
+        message=f"a /{prefix_length} has {available} addresses but each subnet needs "
+        f"{addresses_needed} ({detail})",
+        fix=f"set subnetPrefixLength to {fleet.largest_prefix_holding(addresses_needed)} or less",
+    )
