@@ -3,6 +3,9 @@ blocks open to the world, AWS-managed keys."""
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 
 from policies import iam_documents
@@ -94,3 +97,14 @@ def test_blocks_open_to_the_world(blocks: list[str], open_ones: list[str]) -> No
 )
 def test_aws_managed_keys(key: str, expected: bool) -> None:
     assert is_aws_managed(key) is expected
+
+
+@pytest.mark.parametrize("module", ["iam_documents", "cidrs", "kms_keys"])
+def test_the_rule_modules_import_no_pulumi(module: str) -> None:
+    source = Path(__file__).resolve().parents[2] / "policies" / f"{module}.py"
+    tree = ast.parse(source.read_text())
+    imported = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    imported += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    assert not [
+        name for name in imported if name.split(".")[0].startswith("pulumi") or name.startswith("policies")
+    ]
