@@ -19,9 +19,10 @@ from components.image import ServingImage, ServingImageArgs
 from components.model_artifact import ModelArtifact, ModelArtifactArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs, VpcEndpointAccess
+from stackcore import endpoint_metrics
 
 PROJECT_DIR = Path(__file__).resolve().parent
-VARIANT = "AllTraffic"
+VARIANT = endpoint_metrics.VARIANT_NAME
 
 settings = config.load(PROJECT_DIR)
 aws_context = AwsContext.lookup()

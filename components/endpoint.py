@@ -23,7 +23,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.context import AwsContext, name_tag
-from stackcore import fleet
+from stackcore import endpoint_metrics, fleet
 from stackcore.deployment import TrafficRouting
 from stackcore.fleet import UpdateMode
 from stackcore.limits import ENDPOINT_NAME_MAX
@@ -40,7 +40,7 @@ class EndpointArgs:
     """Account, region and partition for the role's ARNs."""
     endpoint_name: str
     """Physical endpoint name, fixed so that alarms can name it before it exists (see __main__.py)."""
-    variant_name: str = "AllTraffic"
+    variant_name: str = endpoint_metrics.VARIANT_NAME
     """Production variant; must stay the same across updates."""
     instance_type: str
     """SageMaker hosting instance type of the variant."""

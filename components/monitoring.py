@@ -15,14 +15,15 @@ import pulumi
 import pulumi_aws as aws
 
 from components.context import name_tag
+from stackcore import endpoint_metrics
 from stackcore.instance_types import instance_type as stackcore_instance_type
 
 cw = aws.cloudwatch
 
-SAGEMAKER = "AWS/SageMaker"
-SAGEMAKER_INSTANCE = "/aws/sagemaker/Endpoints"
+SAGEMAKER = endpoint_metrics.INVOCATION_NAMESPACE
+SAGEMAKER_INSTANCE = endpoint_metrics.INSTANCE_NAMESPACE
 MINUTE = 60
-MICROSECONDS_PER_MILLISECOND = 1000
+MICROSECONDS_PER_MILLISECOND = endpoint_metrics.MICROSECONDS_PER_MILLISECOND
 
 
 
@@ -105,7 +106,7 @@ class Monitoring(pulumi.ComponentResource):
         self._topic = topic
         self._name = name
 
-        variant = {"EndpointName": args.endpoint_name, "VariantName": args.variant_name}
+        variant = endpoint_metrics.variant_dimensions(args.endpoint_name, args.variant_name)
         lambda_dims: Mapping[str, pulumi.Input[str]] = {"FunctionName": args.function_name}
         api_dims: Mapping[str, pulumi.Input[str]] = {"ApiName": args.api_name, "Stage": args.stage_name}
 

@@ -17,6 +17,7 @@ from pulumi_policy import (
 
 from policies import kms_keys, props, settings, topology
 from policies.props import UNKNOWN
+from stackcore import endpoint_metrics
 
 ALARM_SET = "cloudwatch-endpoint-alarm-set"
 REQUIRED_METRICS = "requiredMetrics"
@@ -33,7 +34,7 @@ _SCHEMA = settings.schema(
 )
 # AWS/SageMaker publishes invocation metrics per EndpointName AND VariantName: an alarm with only
 # EndpointName matches no data and never fires.
-_PER_VARIANT_NAMESPACES = ("AWS/SageMaker", "/aws/sagemaker/Endpoints")
+_PER_VARIANT_NAMESPACES = endpoint_metrics.PER_VARIANT_NAMESPACES
 
 
 def _metric_names(alarm: PolicyResource) -> list[str]:
