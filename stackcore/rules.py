@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stackcore import deployment, fleet
+from stackcore import deployment, endpoint_metrics, fleet
 from stackcore.instance_types import is_arm, is_burstable
 
 PRODUCTION_ENVIRONMENTS = ("prod", "production")
@@ -56,6 +56,37 @@ def burstable_autoscaled(instance_type: str, autoscaling: bool) -> Finding | Non
     return Finding(
         message=f"{instance_type} is burstable and Application Auto Scaling refuses burstable variants",
         fix="set autoscaling: false or use a non-burstable type",
+    )
+
+
+def is_variant_scaling_metric(predefined_metric_type: str) -> bool:
+    """Either metric a stack may scale on counts as "the variant autoscales"."""
+    return predefined_metric_type in endpoint_metrics.VARIANT_SCALING_METRIC_TYPES
+
+
+def metric_not_for_a_variant(predefined_metric_type: str) -> Finding | None:
+    """A target-tracking policy on a predefined metric that does not measure an instance-backed
+    variant (another service's, a serverless variant's or an inference component's) never moves it."""
+    if is_variant_scaling_metric(predefined_metric_type):
+        return None
+    return Finding(
+        message=f"{predefined_metric_type} does not measure an instance-backed endpoint variant, so "
+        "the policy never scales it",
+        fix="track " + " or ".join(endpoint_metrics.VARIANT_SCALING_METRIC_TYPES),
+    )
+
+
+def concurrency_target_beyond_capacity(target: float, measured_capacity: float) -> Finding | None:
+    """A concurrency target above what one instance was measured to hold within the latency
+    objective: target tracking would keep every instance past its limit before adding one.
+    ``measured_capacity`` 0 means not measured (nothing to judge)."""
+    if measured_capacity <= 0 or target <= measured_capacity:
+        return None
+    return Finding(
+        message=f"a target of {target:g} concurrent requests per instance is more than the "
+        f"{measured_capacity:g} one instance was measured to hold within the latency objective",
+        fix=f"set concurrencyPerInstanceTarget to {measured_capacity:g} or less (make capacity derives "
+        "it: the in-flight requests at the operating point x the safety factor)",
     )
 
 
