@@ -100,6 +100,9 @@ monitoring = Monitoring(
         cpu_percent=settings.cpu_alarm_percent,
         memory_percent=settings.memory_alarm_percent,
         invocations_per_instance_target=settings.invocations_per_instance_target,
+        concurrency_per_instance_target=(
+            settings.concurrency_per_instance_target if settings.follows_concurrency else None
+        ),
         autoscaling=settings.autoscaling,
         max_instances=settings.fleet_max,
         fleet_at_max_minutes=settings.fleet_at_max_minutes,

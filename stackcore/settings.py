@@ -157,6 +157,11 @@ class StackSettings:
         return rules.is_production(self.environment.value)
 
     @property
+    def follows_concurrency(self) -> bool:
+        """The variant is autoscaled on ConcurrentRequestsPerModel (concurrency or both)."""
+        return self.autoscaling and scaling.follows_concurrency(self.scaling_metric)
+
+    @property
     def fleet_is_computable(self) -> bool:
         """The peak fleet can be computed (counts and batch size are in range)."""
         low, high = deployment.ROLLING_BATCH_PERCENT
@@ -503,7 +508,7 @@ def _validate_fleet(s: StackSettings) -> list[Problem]:
 
 def _validate_concurrency_target(s: StackSettings) -> list[Problem]:
     """The concurrency target counts only when the variant scales on concurrency."""
-    if not scaling.follows_concurrency(s.scaling_metric):
+    if not s.follows_concurrency:
         return []
     if s.concurrency_per_instance_target < 1:
         return [

@@ -14,6 +14,7 @@ from lib.graph import ResourceGraph
 POLICY = "aws:appautoscaling/policy:Policy"
 TARGET = "aws:appautoscaling/target:Target"
 CONFIGURATION = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 PROD_RESOURCE_ID = "endpoint/xgboost-endpoint-prod/variant/AllTraffic"
 
 INVOCATIONS = {
@@ -113,3 +114,15 @@ def test_botocore_accepts_every_value_the_program_emits(prod, invocations_only, 
             assert policy.inputs["scalableDimension"] in dimensions
         for routing in routing_configs(graph):
             assert routing["routingStrategy"] in strategies
+
+
+def test_the_concurrency_alarm_exists_only_where_concurrency_is_followed(
+    prod, concurrency_only, invocations_only, dev
+):
+    def has_alarm(graph: ResourceGraph) -> bool:
+        return any(a.name == "monitoring-concurrency-per-model" for a in graph.of_type(ALARM))
+
+    assert has_alarm(prod)
+    assert has_alarm(concurrency_only)
+    assert not has_alarm(invocations_only)
+    assert not has_alarm(dev)  # not autoscaled: no concurrency target to watch
