@@ -26,7 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from lib.fleet import NEW_ACCOUNT_QUOTAS, QuotaTable, UpdateMode
 from lib.graph import RecordedResource, ResourceGraph
-from policies import ec2, sagemaker, topology
+from policies import appautoscaling, ec2, sagemaker, topology
 from policies.runner import PackReport, policy_config, policy_resources, run_pack
 from policies.settings import ENDPOINT_INSTANCE_QUOTAS, TOTAL_INSTANCE_QUOTA, PolicyConfigError
 
@@ -70,7 +70,14 @@ def stack_pack_config(
         ),
         TOTAL_INSTANCE_QUOTA: int(setting(TOTAL_INSTANCE_QUOTA, NEW_ACCOUNT_QUOTAS.total_instances)),
     }
-    return {sagemaker.INSTANCE_QUOTA: quotas}
+    pack_config: dict[str, Any] = {sagemaker.INSTANCE_QUOTA: quotas}
+    # The measured concurrency one instance holds (the stack key and the pack key agree); 0, the
+    # default, means not measured, which the policy's own default already says.
+    measured = int(setting(appautoscaling.MAX_CONCURRENCY_PER_INSTANCE, 0))
+    if measured:
+        entry = {appautoscaling.MAX_CONCURRENCY_PER_INSTANCE: measured}
+        pack_config[appautoscaling.CONCURRENCY_CAPACITY] = entry
+    return pack_config
 
 
 def merge_pack_config(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
