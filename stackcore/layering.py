@@ -250,6 +250,13 @@ def undeclared_problems(
     return problems
 
 
+def config_string(value: Any) -> str:
+    """A value as the Pulumi CLI hands it to the program: a string, lists and objects as JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
 def parse_set_value(raw: str) -> Any:
     """A ``--set`` value: JSON when it parses (numbers, true/false, lists, objects), else the string.
 
