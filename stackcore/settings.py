@@ -224,24 +224,11 @@ def parse_settings(
     if declarations is None:
         declarations = read_project(project_dir).declarations
     problems = undeclared_problems(values, declarations, project)
-    own: dict[str, Any] = {}
-    # Every value is read as the CLI hands it to the program (a string; lists and objects as JSON),
-    # so the plan, the tools and `pulumi up` accept and refuse exactly the same stack files.
-    for key, declaration in declarations.items():
-        if declaration.has_default and declaration.default is not None:
-            own[key] = config_string(declaration.default)
-    for full_key, value in values.items():
-        namespace, _, key = full_key.rpartition(":")
-        if namespace == project:
-            own[key] = None if value is None else config_string(value)
-    reader = _Reader(own, problems)
+    reader = _Reader(_own_values(values, declarations, project), problems)
     k = keys
     environment = reader.enum(k.ENVIRONMENT, Environment)
     model_uri = reader.read(k.MODEL_URI, _string, "", "an s3:// URI or empty")
     model_dir_setting = reader.read(k.MODEL_DIR, _string, "", "a directory")
-    quotas_raw = reader.read(
-        k.ENDPOINT_INSTANCE_QUOTAS, _quota_object, {}, "an object of instance type -> whole number"
-    )
     settings = StackSettings(
         project_dir=project_dir,
         stack=stack,
@@ -271,9 +258,7 @@ def parse_settings(
         rolling_batch_percent=reader.integer(k.ROLLING_BATCH_PERCENT),
         rolling_wait_seconds=reader.integer(k.ROLLING_WAIT_SECONDS),
         check_live_quotas=reader.boolean(k.CHECK_LIVE_QUOTAS),
-        quotas=QuotaTable(
-            per_instance_type=quotas_raw, total_instances=reader.integer(k.TOTAL_INSTANCE_QUOTA)
-        ),
+        quotas=_read_quotas(reader),
         expected_base_rps=float(reader.integer(k.EXPECTED_BASE_RPS)),
         expected_peak_rps=float(reader.integer(k.EXPECTED_PEAK_RPS)),
         region=str(values.get(keys.AWS_REGION) or ""),
@@ -303,6 +288,46 @@ def parse_settings(
     if problems:
         raise StackConfigError(problems)
     return settings
+
+
+def parse_quotas(
+    values: Mapping[str, Any],
+    *,
+    project: str = PROJECT,
+    declarations: Mapping[str, Declaration],
+) -> QuotaTable:
+    """Only the quotas the stack declares (for the policy-pack config), read and checked exactly as
+    :func:`parse_settings` reads them; raises :class:`StackConfigError` for a malformed value."""
+    problems: list[Problem] = []
+    reader = _Reader(_own_values(values, declarations, project), problems)
+    table = _read_quotas(reader)
+    if problems:
+        raise StackConfigError(problems)
+    return table
+
+
+def _own_values(
+    values: Mapping[str, Any], declarations: Mapping[str, Declaration], project: str
+) -> dict[str, Any]:
+    """The project's keys, Pulumi.yaml's defaults under the stack's values. Every value is read as
+    the CLI hands it to the program (a string; lists and objects as JSON), so the plan, the tools
+    and `pulumi up` accept and refuse exactly the same stack files."""
+    own: dict[str, Any] = {}
+    for key, declaration in declarations.items():
+        if declaration.has_default and declaration.default is not None:
+            own[key] = config_string(declaration.default)
+    for full_key, value in values.items():
+        namespace, _, key = full_key.rpartition(":")
+        if namespace == project:
+            own[key] = None if value is None else config_string(value)
+    return own
+
+
+def _read_quotas(reader: _Reader) -> QuotaTable:
+    per_type = reader.read(
+        keys.ENDPOINT_INSTANCE_QUOTAS, _quota_object, {}, "an object of instance type -> whole number"
+    )
+    return QuotaTable(per_instance_type=per_type, total_instances=reader.integer(keys.TOTAL_INSTANCE_QUOTA))
 
 
 def environment_tag(default_tags: Any) -> str | None:
