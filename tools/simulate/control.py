@@ -85,7 +85,48 @@ class Fleet:
         largest = max(spec.max_instances, spec.initial_instances)
         slots = 2 * largest + spec.rolling_batch(largest) + 2
         self.slots = max(1, min(slots, max(spec.quota_instances, spec.initial_instances)))
-        n = self.slots
+        self._allocate(self.slots)
+        self.zone_down = np.zeros(max(1, spec.az_count), dtype=bool)
+        self.events: list[Event] = []
+        self.desired = spec.initial_instances
+        self.current_generation = 0
+        self.deployment: _Deployment | None = None
+        self.launch_queue: list[int] = []
+        """Generations of launches waiting for quota."""
+        self.scaling = _Scaling()
+        self.instance_seconds = 0.0
+        self.failures = sorted(failures, key=lambda f: f.minute)
+        self._next_failure = 0
+        self._next_transition = math.inf
+        self._groups_cache: list[tuple[np.ndarray, float]] | None = None
+        self.version = 0
+        self._counted_version = -1
+        self._active = 0
+        self._in_service = 0
+        self.zeros = np.zeros(self.slots)
+        self._ping_failures_seen = False
+        self._snapshot_version = -1
+        self._snapshot = (0, 0)
+        self._health_interval = int(constants["health_check_interval_s"])
+        self._inv_period = int(constants["invocations_metric_period_s"])
+        self._conc_period = int(constants["concurrency_metric_period_s"])
+        """Bumped whenever routing or capacity may change (engines cache what they derive from it)."""
+        self._quota_warned = False
+        if spec.quota_instances < spec.initial_instances:
+            self._event(
+                0,
+                "quota",
+                f"the quota allows {spec.quota_instances} instance(s), the stack starts "
+                f"{spec.initial_instances}: only {spec.quota_instances} run",
+            )
+        for index in range(min(spec.initial_instances, spec.quota_instances, self.slots)):
+            balance = None
+            if initial_credits:
+                balance = initial_credits[index % len(initial_credits)]
+            self._start(0.0, generation=0, ready=True, credit_balance=balance)
+
+    def _allocate(self, n: int) -> None:
+        """The per-slot arrays."""
         self.state = np.zeros(n, dtype=np.int8)
         self.ready_at = np.full(n, math.inf)
         self.gone_at = np.full(n, math.inf)
@@ -102,34 +143,6 @@ class Fleet:
         self.label = np.zeros(n, dtype=np.int64)
         """Instance number shown in events (1, 2, ... in launch order)."""
         self._launched = 0
-        self.zone_down = np.zeros(max(1, spec.az_count), dtype=bool)
-        self.events: list[Event] = []
-        self.desired = spec.initial_instances
-        self.current_generation = 0
-        self.deployment: _Deployment | None = None
-        self.launch_queue: list[int] = []
-        """Generations of launches waiting for quota."""
-        self.scaling = _Scaling()
-        self.instance_seconds = 0.0
-        self.failures = sorted(failures, key=lambda f: f.minute)
-        self._next_failure = 0
-        self._next_transition = math.inf
-        self._groups_cache: list[tuple[np.ndarray, float]] | None = None
-        self.version = 0
-        """Bumped whenever routing or capacity may change (engines cache what they derive from it)."""
-        self._quota_warned = False
-        if spec.quota_instances < spec.initial_instances:
-            self._event(
-                0,
-                "quota",
-                f"the quota allows {spec.quota_instances} instance(s), the stack starts "
-                f"{spec.initial_instances}: only {spec.quota_instances} run",
-            )
-        for index in range(min(spec.initial_instances, spec.quota_instances, self.slots)):
-            balance = None
-            if initial_credits:
-                balance = initial_credits[index % len(initial_credits)]
-            self._start(0.0, generation=0, ready=True, credit_balance=balance)
 
     # Reading the state
 
@@ -142,6 +155,13 @@ class Fleet:
 
     def count(self, state: int) -> int:
         return int(np.count_nonzero(self.state == state))
+
+    def counts(self) -> tuple[int, int]:
+        """Instances in service and pending (cached until the fleet changes)."""
+        if self._snapshot_version != self.version:
+            self._snapshot_version = self.version
+            self._snapshot = (self.count(IN_SERVICE), self.count(PENDING))
+        return self._snapshot
 
     def serving_mask(self) -> np.ndarray:
         """Slots that work on their queue: in service, or retired and draining."""
@@ -254,7 +274,10 @@ class Fleet:
         balance = self.launch_credits[slots] + self.earned_credits[slots]
         # One credit is one vCPU-minute: a balance of b lets the instance run b*60/vcpus of one
         # second above its baseline.
-        self.cpu_cap[slots] = np.minimum(1.0, burst.baseline_per_vcpu + balance * 60 / self.spec.vcpus)
+        cap = np.minimum(1.0, burst.baseline_per_vcpu + balance * 60 / self.spec.vcpus)
+        if not np.array_equal(cap, self.cpu_cap[slots]):
+            self.cpu_cap[slots] = cap
+            self._changed()
 
     # The second
 
@@ -262,15 +285,22 @@ class Fleet:
         self,
         t: float,
         *,
-        cpu_used: np.ndarray,
+        cpu_used: np.ndarray | None,
         ping_wait_s: np.ndarray,
         invocations: float,
         outstanding: float,
     ) -> np.ndarray:
-        """Advance the control plane past second ``t``; the slots just marked unhealthy."""
-        self.instance_seconds += self.active_count()
+        """Advance the control plane past second ``t``; the slots just marked unhealthy.
+
+        ``cpu_used`` is each slot's CPU this second as a fraction of the instance (read for
+        burstable types only)."""
+        if self._counted_version != self.version:
+            self._counted_version = self.version
+            self._active = self.active_count()
+            self._in_service = self.count(IN_SERVICE)
+        self.instance_seconds += self._active
         if self.burstable:
-            self._credits(t, cpu_used)
+            self._credits(t, self.zeros if cpu_used is None else cpu_used)
         if t + 1 >= self._next_transition:
             self._transitions(t + 1)
         while (
@@ -279,8 +309,7 @@ class Fleet:
             self._fail(t + 1, self.failures[self._next_failure])
             self._next_failure += 1
         unhealthy = np.zeros(0, dtype=np.int64)
-        interval = int(self.c["health_check_interval_s"])
-        if int(t + 1) % interval == 0:
+        if int(t + 1) % self._health_interval == 0:
             unhealthy = self._health_check(t + 1, ping_wait_s)
         if self.deployment is not None:
             self._advance_deployment(t + 1)
@@ -292,30 +321,74 @@ class Fleet:
                 self._start(t + 1, generation=generation)
         return unhealthy
 
+    def can_batch(self, t: int, seconds: int) -> bool:
+        """True when seconds ``t``..``t+seconds-1`` change nothing but sums: no credits to track, no
+        launch, termination, failure or deployment due, no dead instance, and every period (health
+        checks, metrics) a multiple of the batch, so its checks fall on the batch's last second."""
+        end = t + seconds
+        return bool(
+            not self.burstable
+            and self.deployment is None
+            and not self.launch_queue
+            and self._next_transition > end
+            and (
+                self._next_failure >= len(self.failures)
+                or self.failures[self._next_failure].minute * 60 > end
+            )
+            and not bool(self.dead.any())
+            and self._health_interval % seconds == 0
+            and self._inv_period % seconds == 0
+            and self._conc_period % seconds == 0
+            and end % seconds == 0
+        )
+
+    def tick_batch(self, t: int, seconds: int, *, invocations: float, outstanding: float) -> None:
+        """``seconds`` quiet seconds at once (see :meth:`can_batch`): sums, then the checks that fall
+        on the last one. No request waits, so every ping answers at once."""
+        if self._counted_version != self.version:
+            self._counted_version = self.version
+            self._active = self.active_count()
+            self._in_service = self.count(IN_SERVICE)
+        self.instance_seconds += self._active * seconds
+        end = t + seconds
+        # No request waits and no instance is dead: every health check passes.
+        if end % self._health_interval == 0 and self._ping_failures_seen:
+            self.ping_failures[:] = 0
+            self._ping_failures_seen = False
+        self._snapshot_version = -1
+        self._snapshot = (0, 0)
+        if self.spec.autoscaling:
+            self._autoscale(end, invocations, outstanding, samples=seconds)
+
     def _credits(self, t: float, cpu_used: np.ndarray) -> None:
         burst = self.spec.burstable
         assert burst is not None
         active = self.state != FREE
-        used = cpu_used * self.spec.vcpus / 60  # vCPU-minutes this second
-        earned = burst.credits_per_hour / 3600
-        net = np.where(active, earned - used, 0.0)
-        gain = np.maximum(net, 0.0)
+        # Credits are vCPU-minutes: earned at a fixed rate, spent by every CPU second used;
+        # launch credits go first and do not count toward the maximum balance.
+        net = np.where(active, burst.credits_per_hour / 3600 - cpu_used * (self.spec.vcpus / 60), 0.0)
         spend = np.maximum(-net, 0.0)
         from_launch = np.minimum(spend, self.launch_credits)
         self.launch_credits -= from_launch
-        self.earned_credits = np.minimum(
-            burst.max_earned, np.maximum(0.0, self.earned_credits + gain - (spend - from_launch))
+        earned = self.earned_credits + np.maximum(net, 0.0) - (spend - from_launch)
+        self.earned_credits = np.clip(earned, 0.0, burst.max_earned)
+        balance = self.launch_credits + self.earned_credits
+        empty = active & (balance <= 1e-9) & ~self.exhausted
+        if empty.any():
+            for slot in np.flatnonzero(empty):
+                self.exhausted[slot] = True
+                self._event(
+                    t + 1,
+                    "credits",
+                    f"instance {self.label[slot]} out of CPU credits: held to its "
+                    f"{burst.baseline_per_vcpu:.0%} per vCPU baseline",
+                )
+        cap = np.where(
+            active, np.minimum(1.0, burst.baseline_per_vcpu + balance * 60 / self.spec.vcpus), self.cpu_cap
         )
-        empty = active & (self.credit_balance() <= 1e-9) & ~self.exhausted
-        for slot in np.flatnonzero(empty):
-            self.exhausted[slot] = True
-            self._event(
-                t + 1,
-                "credits",
-                f"instance {self.label[slot]} out of CPU credits: held to its "
-                f"{burst.baseline_per_vcpu:.0%} per vCPU baseline",
-            )
-        self._update_cap(np.flatnonzero(active))
+        if not np.array_equal(cap, self.cpu_cap):
+            self.cpu_cap = cap
+            self._changed()
 
     def _transitions(self, now: float) -> None:
         ready = np.flatnonzero((self.state == PENDING) & (self.ready_at <= now))
@@ -368,6 +441,7 @@ class Fleet:
         checked = self.state == IN_SERVICE
         failed = checked & (self.dead | (ping_wait_s > self.c["ping_timeout_s"]))
         self.ping_failures = np.where(failed, self.ping_failures + 1, 0)
+        self._ping_failures_seen = bool(failed.any())
         unhealthy = np.flatnonzero(checked & (self.ping_failures >= int(self.c["health_check_failures"])))
         if len(unhealthy):
             self._retire(
@@ -380,13 +454,18 @@ class Fleet:
 
     # Autoscaling: target tracking as Application Auto Scaling does it.
 
-    def _autoscale(self, now: float, invocations: float, outstanding: float) -> None:  # noqa: PLR0912, PLR0915
+    def _autoscale(  # noqa: PLR0912, PLR0915
+        self, now: float, invocations: float, outstanding: float, samples: int = 1
+    ) -> None:
         s = self.scaling
         spec = self.spec
         s.invocations += invocations
         s.concurrency_sum += outstanding
-        s.concurrency_samples += 1
-        in_service = max(1, self.count(IN_SERVICE))
+        s.concurrency_samples += samples
+        second = int(now)
+        if second % self._inv_period and second % self._conc_period:
+            return  # no datapoint ends this second
+        in_service = max(1, self._in_service)
         out_needed = int(self.c["scale_out_datapoints"])
         in_needed = int(self.c["scale_in_datapoints"])
         low = self.c["scale_in_threshold_fraction"]

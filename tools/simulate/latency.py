@@ -56,33 +56,38 @@ def p99_seconds(
     wait_s: np.ndarray,
     backlog: np.ndarray,
     quantile: float = 0.99,
-    block: int = 256,
+    block: int = 8192,
 ) -> np.ndarray:
     """The ``quantile`` of each row's mixture of chunks ([rows, chunks] inputs); NaN without weight."""
     rows = weight.shape[0]
-    result = np.full(rows, np.nan)
-    for start in range(0, rows, block):
-        part = slice(start, min(rows, start + block))
-        w = weight[part]
-        total = w.sum(axis=1)
-        if not np.any(total > 0):
-            continue
-        stationary = mmc_tail(GRID_S, servers[part], rho[part], np.maximum(mu[part], 1e-12))
-        queued = backlog_tail(GRID_S, wait_s[part], np.maximum(mu[part], 1e-12))
-        tails = np.where(backlog[part][..., None], queued, stationary)
-        mixture = (tails * w[..., None]).sum(axis=1) / np.maximum(total, 1e-300)[:, None]
-        level = 1 - quantile
-        # The first grid point where the tail falls to the level; interpolate in log-latency.
-        below = mixture <= level
-        first = np.where(below.any(axis=1), below.argmax(axis=1), len(GRID_S) - 1)
-        previous = np.maximum(first - 1, 0)
-        rows_idx = np.arange(len(first))
-        high, low = mixture[rows_idx, previous], mixture[rows_idx, first]
-        fraction = np.where(high > low, (high - level) / np.maximum(high - low, 1e-300), 0.0)
-        log_t = np.log(GRID_S[previous]) + np.clip(fraction, 0, 1) * (
-            np.log(GRID_S[first]) - np.log(GRID_S[previous])
-        )
-        values = np.exp(log_t)
-        values[first == 0] = GRID_S[0]
-        result[part] = np.where(total > 0, values, np.nan)
-    return result
+    mixture = np.zeros((rows, len(GRID_S)))
+    row_of, chunk_of = np.nonzero(weight > 0)
+    for start in range(0, len(row_of), block):
+        r, k = row_of[start : start + block], chunk_of[start : start + block]
+        w = weight[r, k]
+        queued = backlog[r, k]
+        tails = np.empty((len(r), len(GRID_S)))
+        steady = ~queued
+        if steady.any():
+            tails[steady] = mmc_tail(
+                GRID_S, servers[r, k][steady], rho[r, k][steady], np.maximum(mu[r, k][steady], 1e-12)
+            )
+        if queued.any():
+            tails[queued] = backlog_tail(GRID_S, wait_s[r, k][queued], np.maximum(mu[r, k][queued], 1e-12))
+        # Rows come sorted from np.nonzero: sum each row's chunks in one pass.
+        unique_rows, starts = np.unique(r, return_index=True)
+        mixture[unique_rows] += np.add.reduceat(tails * w[:, None], starts, axis=0)
+    total = weight.sum(axis=1)
+    mixture /= np.maximum(total, 1e-300)[:, None]
+    level = 1 - quantile
+    # The first grid point where the tail falls to the level; interpolate in log-latency.
+    below = mixture <= level
+    first = np.where(below.any(axis=1), below.argmax(axis=1), len(GRID_S) - 1)
+    previous = np.maximum(first - 1, 0)
+    index = np.arange(rows)
+    high, low = mixture[index, previous], mixture[index, first]
+    fraction = np.clip(np.where(high > low, (high - level) / np.maximum(high - low, 1e-300), 0.0), 0.0, 1.0)
+    log_grid = np.log(GRID_S)
+    values = np.exp(log_grid[previous] + fraction * (log_grid[first] - log_grid[previous]))
+    values[first == 0] = GRID_S[0]
+    return np.where(total > 0, values, np.nan)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from tools.simulate import constants as constants_module
-from tools.simulate.control import IN_SERVICE, PENDING, Event, Fleet
+from tools.simulate.control import IN_SERVICE, Event, Fleet
 from tools.simulate.scenario import FleetSpec
 
 WINDOW_S = 10
@@ -45,10 +45,11 @@ class Windows:
         self.minute_p99_s = np.full(math.ceil(self.count * WINDOW_S / 60), np.nan)
 
     def snapshot(self, window: int, fleet: Fleet) -> None:
-        serving = fleet.state == IN_SERVICE
-        self.in_service[window] = int(np.count_nonzero(serving))
-        self.pending[window] = int(np.count_nonzero(fleet.state == PENDING))
-        if fleet.burstable and serving.any():
+        in_service, pending = fleet.counts()
+        self.in_service[window] = in_service
+        self.pending[window] = pending
+        if fleet.burstable and in_service:
+            serving = fleet.state == IN_SERVICE
             self.credit_min[window] = float(fleet.credit_balance()[serving].min())
 
 
