@@ -23,7 +23,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.context import AwsContext, name_tag
-from stackcore import endpoint_metrics, fleet
+from stackcore import endpoint_metrics, rules
 from stackcore.deployment import TrafficRouting
 from stackcore.fleet import UpdateMode
 from stackcore.limits import ENDPOINT_NAME_MAX
@@ -127,8 +127,9 @@ class EndpointArgs:
         if self.initial_instance_count < 1:
             raise ValueError("an endpoint variant needs at least one instance")
         if self.autoscaling:
-            if fleet.is_burstable(self.instance_type):
-                raise ValueError(f"{self.instance_type} is burstable and cannot be autoscaled")
+            burstable = rules.burstable_autoscaled(self.instance_type, autoscaling=True)
+            if burstable is not None:
+                raise ValueError(str(burstable))
             if not 1 <= self.min_instances <= self.initial_instance_count <= self.max_instances:
                 raise ValueError("autoscaling needs 1 <= min <= initial <= max instances")
             if follows_concurrency(self.scaling_metric) and self.concurrency_per_instance_target < 1:

@@ -12,7 +12,6 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from lib.fleet import is_burstable
 from policies import props, settings, topology
 from stackcore import endpoint_metrics, rules
 
@@ -24,13 +23,15 @@ def validate_burstable_variant(args: StackValidationArgs, report_violation: Repo
     settings.resolve(BURSTABLE_VARIANT, _SCHEMA, args.get_config())
     for endpoint in topology.endpoints(args.resources):
         for variant in endpoint.variants:
-            if variant.instance_type is None or not is_burstable(variant.instance_type):
+            if variant.instance_type is None:
+                continue
+            finding = rules.burstable_autoscaled(variant.instance_type, autoscaling=True)
+            if finding is None:
                 continue
             for resource in (*variant.scaling_targets, *variant.scaling_policies):
                 report_violation(
-                    f"'{resource.name}' autoscales endpoint '{endpoint.name}' variant '{variant.name}' on "
-                    f"burstable {variant.instance_type}: RegisterScalableTarget rejects burstable types; "
-                    "remove the scaling, or use a non-burstable type such as ml.c5.large",
+                    f"'{resource.name}' autoscales endpoint '{endpoint.name}' variant '{variant.name}': "
+                    f"{finding}",
                     resource.urn,
                 )
 
@@ -45,7 +46,6 @@ burstable_variant = StackValidationPolicy(
     enforcement_level=EnforcementLevel.MANDATORY,
     config_schema=_SCHEMA,
 )
-
 
 CONCURRENCY_CAPACITY = "appautoscaling-policy-concurrency-capacity"
 MAX_CONCURRENCY_PER_INSTANCE = "maxConcurrencyPerInstance"

@@ -221,7 +221,7 @@ def test_the_endpoint_claims_no_timeout_the_provider_would_ignore(stack, request
 
 
 def test_endpoint_args_refuse_autoscaling_a_burstable_type():
-    with pytest.raises(ValueError, match="burstable and cannot be autoscaled"):
+    with pytest.raises(ValueError, match="Application Auto Scaling refuses burstable variants"):
         EndpointArgs(
             context=None,  # type: ignore[arg-type]  # never reached: the check comes first
             endpoint_name="e",
