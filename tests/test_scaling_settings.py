@@ -20,7 +20,7 @@ def test_prod_scales_on_both_metrics_and_routes_to_the_least_busy_instance():
     prod = load_stack(REPO_ROOT, "prod")
     assert prod.scaling_metric is ScalingMetric.BOTH
     assert prod.routing_strategy is RoutingStrategy.LEAST_OUTSTANDING_REQUESTS
-    assert (prod.concurrency_per_instance_target, prod.max_concurrency_per_instance) == (5, 10)
+    assert (prod.concurrency_per_instance_target, prod.max_concurrency_per_instance) == (2, 10)
 
 
 def test_dev_keeps_the_default_metric_and_routes_like_prod():

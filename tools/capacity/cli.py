@@ -625,7 +625,13 @@ def measure_and_size(args: argparse.Namespace, out: TextIO) -> int:
     settings = _derive(args, instance_rps=chosen.rps * prepared.scaling.factor)
     near = sizing.step_near_fraction(steps, chosen, args.operating_fraction, args.p99_ms)
     context = prepared.context
-    concurrency = sizing.derive_concurrency(chosen, prepared.scaling.factor, args.safety_factor)
+    concurrency = sizing.derive_concurrency(
+        steps,
+        chosen,
+        scaling_factor=prepared.scaling.factor,
+        p99_objective_ms=args.p99_ms,
+        safety_factor=args.safety_factor,
+    )
     values = stack.stack_settings(settings, args.instance_type, concurrency)
     record["measured_near_operating_fraction"] = (
         None if near is None else report.step_record(near, args.p99_ms, args.cpu_target)
