@@ -1,7 +1,7 @@
 """Blue/green deployment bounds and waiting arithmetic, written once.
 
 The stack core's validation and the ``sagemaker-endpoint-deployment-rollback`` policy both use
-these (``lib.deployment`` re-exports them), so a step size or an execution timeout is judged the
+these, so a step size or an execution timeout is judged the
 same at preview time and under CrossGuard. Routing types are SageMaker's
 ``TrafficRoutingConfig.Type`` strings.
 """
