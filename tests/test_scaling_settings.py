@@ -65,9 +65,9 @@ def test_a_concurrency_target_one_instance_cannot_hold_is_refused():
     error = refusal("prod", concurrencyPerInstanceTarget="11")
     assert [str(p) for p in error.problems] == [
         "xgboost-endpoint:concurrencyPerInstanceTarget: a target of 11 concurrent requests per instance is "
-        "more than the 10 one instance was measured to hold within the latency objective. Fix: set "
-        "concurrencyPerInstanceTarget to 10 or less (make capacity derives it: the in-flight requests at "
-        "the operating point x the safety factor)"
+        "more than the 10 one instance was measured to hold within the latency objective. Fix: set the "
+        "target (concurrencyPerInstanceTarget) to 10 or less: make capacity derives it, and "
+        "maxConcurrencyPerInstance beside it"
     ]
 
 
@@ -122,9 +122,9 @@ def test_either_metric_counts_as_the_variant_autoscaling_and_nothing_else_does()
         assert rules.metric_not_for_a_variant(metric_type) is None
     finding = rules.metric_not_for_a_variant("SageMakerInferenceComponentInvocationsPerCopy")
     assert str(finding) == (
-        "SageMakerInferenceComponentInvocationsPerCopy does not measure an instance-backed endpoint "
-        "variant, so the policy never scales it. Fix: track SageMakerVariantInvocationsPerInstance or "
-        "SageMakerVariantConcurrentRequestsPerModelHighResolution"
+        "it tracks SageMakerInferenceComponentInvocationsPerCopy, which measures no instance-backed "
+        "endpoint variant, so it never scales one. Fix: track SageMakerVariantInvocationsPerInstance or "
+        "SageMakerVariantConcurrentRequestsPerModelHighResolution (either counts)"
     )
 
 
