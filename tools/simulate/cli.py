@@ -174,7 +174,8 @@ def prepare(args: argparse.Namespace) -> SimulationInput:
         model = service.from_instance_rps(args.instance_rps, spec.vcpus)
     else:
         raise SimulationInputError(
-            "give --instance-rps N (requests/s one instance serves) or --capacity capacity.json (make capacity)"
+            "give --instance-rps N (requests/s one instance serves) or --capacity capacity.json "
+            "(make capacity)"
         )
     name = str(args.traffic)
     if name in traffic.PRESETS:
@@ -221,9 +222,11 @@ def describe(outcome: Outcome) -> str:
         f"{outcome.spec.stack}: {outcome.spec.initial_instances} x {outcome.spec.instance_type}, "
         f"{outcome.traffic_name} traffic, {outcome.traffic_seconds / 60:.0f} min ({outcome.engine} engine)",
         f"requests: {requests['offered']:,.0f} offered, {requests['served']:,.0f} served, "
-        f"{requests['failed']:,.0f} failed ({requests['failed_percent']:.3f}%: timeout {reasons['timeout']:,.0f}, "
+        f"{requests['failed']:,.0f} failed ({requests['failed_percent']:.3f}%: "
+        f"timeout {reasons['timeout']:,.0f}, "
         f"shed {reasons['shed']:,.0f}, throttled {reasons['throttled']:,.0f})",
-        f"p99 {summary['p99_ms'] or 0:,.1f} ms over the run; {summary['minutes_over_latency_objective']} minute(s) "
+        f"p99 {summary['p99_ms'] or 0:,.1f} ms over the run; "
+        f"{summary['minutes_over_latency_objective']} minute(s) "
         f"over the {summary['latency_objective_ms']:g} ms objective",
         f"{summary['instance_hours']:.2f} instance-hours"
         + (f", ${summary['cost_usd']:.2f} on demand" if summary["cost_usd"] is not None else ""),
@@ -263,7 +266,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     print(f"Saved {out_dir / JSON_NAME} and {out_dir / PNG_NAME}", file=out)
     if args.max_failed_percent is not None and outcome.failed_percent() > args.max_failed_percent:
         print(
-            f"{outcome.failed_percent():.3f}% of requests failed, over --max-failed-percent {args.max_failed_percent:g}",
+            f"{outcome.failed_percent():.3f}% of requests failed, "
+            f"over --max-failed-percent {args.max_failed_percent:g}",
             file=out,
         )
         return EXIT_FAILED_OVER_LIMIT

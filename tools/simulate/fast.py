@@ -21,7 +21,7 @@ import numpy as np
 
 from tools.simulate.control import IN_SERVICE, Fleet
 from tools.simulate.inputs import SimulationInput
-from tools.simulate.latency import idle_probability, p99_seconds
+from tools.simulate.latency import p99_seconds
 from tools.simulate.outcome import WINDOW_S, Outcome, Windows
 from tools.simulate.scenario import Routing
 
@@ -308,23 +308,27 @@ class _FluidEngine:
 
     def lor_dead_share(self, admitted: float) -> float:
         """Least-outstanding routing sends a dead instance more than its share: failing at once, it
-        never has a request outstanding, so it wins every arrival that finds the live ones busy, and
-        its share of the ties (fixed point over the live instances' idle probability)."""
+        never has a request outstanding, so it wins every arrival that finds the live ones busy and
+        its part of the ties. A live instance then only gets work while idle (a one-server loss
+        system): idle with probability 1 / (1 + a) for a = (its tie share of the arrivals) / (the
+        rate of one worker); K of the live ones are idle, binomially, and split the ties with the
+        dead ones."""
         fleet = self.fleet
         routable = self.routable
         dead = int(np.count_nonzero(routable & fleet.dead))
         live = int(np.count_nonzero(routable)) - dead
-        if live == 0 or self.backlog:
-            return (
-                1.0 if live == 0 or bool(self.queued[routable & ~fleet.dead].min() > 0) else self.dead_share
-            )
-        capacity = float(self.cap_rps[routable & ~fleet.dead].sum()) / live
-        share = self.dead_share
-        for _ in range(12):
-            rho = admitted * (1 - share) / live / max(capacity, _EPS)
-            idle = idle_probability(self.workers, rho)
-            share = 1 - live * idle / (live * idle + dead)
-        return share
+        if live == 0:
+            return 1.0
+        if self.backlog and bool(self.queued[routable & ~fleet.dead].min() > 0):
+            return 1.0
+        per_worker = float(np.mean(self.mu_now[routable & ~fleet.dead]))
+        offered_to_each = admitted / (live + dead)
+        idle = 1 / (1 + offered_to_each / max(per_worker, _EPS))
+        live_share = sum(
+            math.comb(live, k) * idle**k * (1 - idle) ** (live - k) * k / (k + dead)
+            for k in range(1, live + 1)
+        )
+        return 1 - live_share
 
     def route(self, window: int, admitted: float) -> np.ndarray:
         """Each live instance's arrivals this second; what its queue cannot hold is shed (503)."""

@@ -9,8 +9,6 @@ the chunks served in it (weighted by requests), found on a log-spaced grid.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 GRID_S = np.geomspace(1e-5, 120.0, 240)
@@ -27,14 +25,6 @@ def erlang_c(servers: np.ndarray, load: np.ndarray) -> np.ndarray:
         blocking = np.where(k <= servers, step, blocking)
     rho = load / np.maximum(servers, 1)
     return blocking / (1 - rho * (1 - blocking))
-
-
-def idle_probability(servers: int, rho: float) -> float:
-    """P(no request in an M/M/c queue) at utilisation ``rho`` (< 1)."""
-    rho = min(max(rho, 0.0), 0.999)
-    load = servers * rho
-    terms = sum(load**k / math.factorial(k) for k in range(servers))
-    return 1 / (terms + load**servers / (math.factorial(servers) * (1 - rho)))
 
 
 def mmc_tail(t: np.ndarray, servers: np.ndarray, rho: np.ndarray, mu: np.ndarray) -> np.ndarray:
