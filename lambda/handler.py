@@ -257,11 +257,12 @@ def _container_message(original: object, status: int) -> str:
 def _model_error(response: Mapping[str, Any]) -> FrontDoorError:
     # The container's own 4xx is the client's problem and keeps its status and message; its
     # 5xx (or no answer at all: OriginalStatusCode 0) is ours, and its text stays in the logs.
+    # The two get different labels: a dashboard counting ModelError counts our failures only.
     original_status = response.get("OriginalStatusCode")
     if isinstance(original_status, int) and 400 <= original_status < 500:
         return FrontDoorError(
             original_status,
-            "ModelError",
+            "ModelRejectedRequest",
             _container_message(response.get("OriginalMessage"), original_status),
             retry_after=1 if original_status == HTTPStatus.TOO_MANY_REQUESTS else None,
         )
