@@ -1,5 +1,5 @@
 """Bounds the AWS APIs put on the figures a stack sets, from botocore's service models where they
-give one (``tests/test_stackcore_limits.py`` checks these against the installed botocore).
+give one (``tests/test_stack_refusals.py`` checks them against the installed botocore).
 
 Integers the models leave unbounded are Java ``int`` (32-bit) in every AWS API this stack calls.
 """

@@ -862,14 +862,19 @@ _E = TypeVar("_E", bound=enum.StrEnum)
 _INTEGER = re.compile(r"^[+-]?\d+$")
 
 
-def _string(raw: Any) -> str:
+def _shown(raw: Any) -> str:
+    """A value for a message: an object or a list as such (the CLI hands them over as JSON text)."""
     value = _decoded(raw) if isinstance(raw, str) and raw.lstrip()[:1] in ("{", "[") else raw
     if isinstance(value, dict):
-        raise TypeError(f"expected a string, got an object {json.dumps(value, sort_keys=True)}")
+        return f"an object {json.dumps(value, sort_keys=True)}"
     if isinstance(value, list):
-        raise TypeError(f"expected a string, got a list {json.dumps(value)}")
-    if not isinstance(raw, str):
-        raise TypeError(f"expected a string, got {raw!r}")
+        return f"a list {json.dumps(value)}"
+    return repr(raw)
+
+
+def _string(raw: Any) -> str:
+    if not isinstance(raw, str) or _shown(raw) != repr(raw):
+        raise TypeError(f"expected a string, got {_shown(raw)}")
     return raw
 
 
@@ -885,14 +890,14 @@ def _decoded(raw: Any) -> Any:
 def _string_list(raw: Any) -> list[str]:
     value = _decoded(raw)
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):  # pyright: ignore[reportUnknownVariableType]
-        raise TypeError(f"expected a list of strings, got {raw!r}")
+        raise TypeError(f"expected a list of strings, got {_shown(raw)}")
     return list(value)  # pyright: ignore[reportUnknownArgumentType]
 
 
 def _quota_object(raw: Any) -> dict[str, int]:
     value = _decoded(raw)
     if not isinstance(value, dict):
-        raise TypeError(f"expected an object of instance type -> count, got {raw!r}")
+        raise TypeError(f"expected an object of instance type -> count, got {_shown(raw)}")
     quotas: dict[str, int] = {}
     for instance_type_name, count in value.items():  # pyright: ignore[reportUnknownVariableType]
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
@@ -912,7 +917,7 @@ def _integer(raw: Any) -> int:
         or not isinstance(raw, int | str)
         or (isinstance(raw, str) and not _INTEGER.match(raw))
     ):
-        raise TypeError(f"{raw!r} is not a whole number")
+        raise TypeError(f"{_shown(raw)} is not a whole number")
     return int(raw)
 
 
@@ -921,7 +926,7 @@ def _boolean(raw: Any) -> bool:
         return raw
     if isinstance(raw, str) and raw.lower() in ("true", "false"):
         return raw.lower() == "true"
-    raise TypeError(f"{raw!r} is not true or false")
+    raise TypeError(f"{_shown(raw)} is not true or false")
 
 
 class _Reader:

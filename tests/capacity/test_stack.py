@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lib import fleet
+from stackcore import fleet
 from tools.capacity import sizing, stack
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-from lib import fleet
+from stackcore import fleet
 from tools.capacity import cpu, ramp, report, sizing, stack
 from tools.capacity.load import LoadEngineError, Plan, RampOutcome, run_ramp
 

@@ -2,7 +2,7 @@
 
 Pure functions over plain data, so every figure the tool prints can be checked with known
 inputs. The fleet arithmetic itself (AWS's per-minute target formula, instances for a load,
-surviving the loss of an Availability Zone) is ``lib.fleet``'s, shared with the program and
+surviving the loss of an Availability Zone) is ``stackcore.fleet``'s, shared with the program and
 the policies; this module only decides which measured figure goes into it.
 """
 
@@ -284,7 +284,7 @@ def derive_fleet(
 ) -> FleetSettings:
     """Scaling target, minimum and maximum instance counts from one instance's capacity.
 
-    - target: AWS's MAX_RPS x SAFETY_FACTOR x 60 (``lib.fleet.invocations_per_instance_target``);
+    - target: AWS's MAX_RPS x SAFETY_FACTOR x 60 (``stackcore.fleet.invocations_per_instance_target``);
     - minimum: the base load at the ~80% operating point must survive the loss of one AZ while
       the autoscaler replaces it (which takes minutes), so the fleet is sized for AZ loss;
     - maximum: at the peak the policy holds each instance at its target, so it needs

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from lib import fleet
+from stackcore import fleet
 from tools.capacity.sizing import FleetSettings
 
 DEFAULT_PROJECT = "xgboost-endpoint"
