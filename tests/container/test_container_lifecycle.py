@@ -100,8 +100,9 @@ def test_bad_worker_setting_is_a_clear_configuration_error(model_dirs: dict[str,
 
 def test_unknown_output_selection_stops_the_server_with_the_valid_keys(model_dirs: dict[str, Path]) -> None:
     env = {"SAGEMAKER_INFERENCE_OUTPUT": "predicted_label,probabilites"}
-    with pytest.raises(ContainerStartError) as caught, running_container(
-        model_dirs["json"], workers=1, env=env, ready_timeout=20
+    with (
+        pytest.raises(ContainerStartError) as caught,
+        running_container(model_dirs["json"], workers=1, env=env, ready_timeout=20),
     ):
         pass
     assert "unknown output(s) probabilites" in str(caught.value)
