@@ -6,7 +6,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8080
-MODEL_DIR ?= build/demo-model
+DEMO_MODEL_DIR := build/demo-model
+MODEL_DIR ?= $(DEMO_MODEL_DIR)
 STACK ?= prod
 
 .PHONY: help venv test lint typecheck pytest local serve demo-model plan capacity bench clean
@@ -15,7 +16,7 @@ help:
 	@echo "make local     train the demo model if absent, serve it and a local API front door"
 	@echo "make test      pyright, ruff, hadolint, then pytest"
 	@echo "make serve     the serving container's Gunicorn on 127.0.0.1:\$$PORT (MODEL_DIR=$(MODEL_DIR))"
-	@echo "make plan      offline plan of a stack under mocks with the policy pack (STACK=$(STACK))"
+	@echo "make plan      offline plan of a stack under mocks with the policy pack (STACK=$(STACK), ARGS=\"--set k=v\")"
 	@echo "make capacity  load-test a URL and derive the autoscaling settings"
 	@echo "make bench     the benchmarks in bench/, results to bench/results/"
 
@@ -42,8 +43,12 @@ pytest: $(STAMP)
 
 test: typecheck lint pytest
 
+# Only the default path is trained into: a mistyped MODEL_DIR fails here instead of receiving a
+# freshly trained demo model that would then be served as if it were the user's.
 demo-model: $(STAMP)
-	@test -f $(MODEL_DIR)/xgboost-model || $(PY) -m tools.demo_model --out $(MODEL_DIR)
+	@if [ -f "$(MODEL_DIR)/xgboost-model" ]; then :; \
+	elif [ "$(MODEL_DIR)" = "$(DEMO_MODEL_DIR)" ]; then $(PY) -m tools.demo_model --out $(MODEL_DIR); \
+	else echo "MODEL_DIR=$(MODEL_DIR) has no xgboost-model file: fix the path, or leave MODEL_DIR unset to use the demo model" >&2; exit 2; fi
 
 serve: demo-model
 	MODEL_DIR=$(MODEL_DIR) PORT=$(PORT) BIND_HOST=127.0.0.1 $(PY) container/serve
@@ -52,7 +57,7 @@ local: demo-model
 	MODEL_DIR=$(MODEL_DIR) $(PY) -m tools.local
 
 plan: $(STAMP)
-	$(PY) -m tools.plan --stack $(STACK)
+	$(PY) -m tools.plan --stack $(STACK) $(ARGS)
 
 capacity: $(STAMP)
 	$(PY) -m tools.capacity $(ARGS)

@@ -23,7 +23,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.context import AwsContext, name_tag
-from stackcore import endpoint_metrics, fleet
+from stackcore import endpoint_metrics, rules
 from stackcore.deployment import TrafficRouting
 from stackcore.fleet import UpdateMode
 from stackcore.limits import ENDPOINT_NAME_MAX
@@ -118,8 +118,9 @@ class EndpointArgs:
         if self.initial_instance_count < 1:
             raise ValueError("an endpoint variant needs at least one instance")
         if self.autoscaling:
-            if fleet.is_burstable(self.instance_type):
-                raise ValueError(f"{self.instance_type} is burstable and cannot be autoscaled")
+            burstable = rules.burstable_autoscaled(self.instance_type, autoscaling=True)
+            if burstable is not None:
+                raise ValueError(str(burstable))
             if not 1 <= self.min_instances <= self.initial_instance_count <= self.max_instances:
                 raise ValueError("autoscaling needs 1 <= min <= initial <= max instances")
         if self.update_mode is UpdateMode.ROLLING and not 5 <= self.rolling_batch_percent <= 50:

@@ -301,7 +301,8 @@ def _model_error(response: Mapping[str, Any]) -> FrontDoorError:
     # The container's own 4xx is the client's problem and keeps its status and message; its
     # 503 means the instance shed the request (overloaded, answered at once): the client may
     # retry after a pause. Any other 5xx (or no answer at all: OriginalStatusCode 0) is ours,
-    # and its text stays in the logs.
+    # and its text stays in the logs. The labels differ: a dashboard counting ModelError counts
+    # our failures only.
     original_status = response.get("OriginalStatusCode")
     if original_status == HTTPStatus.SERVICE_UNAVAILABLE:
         return FrontDoorError(
@@ -313,7 +314,7 @@ def _model_error(response: Mapping[str, Any]) -> FrontDoorError:
     if isinstance(original_status, int) and 400 <= original_status < 500:
         return FrontDoorError(
             original_status,
-            "ModelError",
+            "ModelRejectedRequest",
             _container_message(response.get("OriginalMessage"), original_status),
             retry_after=1 if original_status == HTTPStatus.TOO_MANY_REQUESTS else None,
         )

@@ -14,7 +14,6 @@ name, autonamed physical names (``<logical name>-<7 hex>``).
 from __future__ import annotations
 
 import hashlib
-import json
 import runpy
 import sys
 import threading
@@ -31,7 +30,7 @@ from pulumi.runtime import rpc, settings
 from pulumi.runtime.config import set_all_config
 
 from lib.graph import RecordedResource, ResourceGraph
-from stackcore.layering import read_stack_values
+from stackcore.layering import config_string, read_stack_values
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT_ID = "123456789012"
@@ -85,7 +84,7 @@ def evaluate_stack(
         if added_to_path:
             sys.path.insert(0, str(root))
         settings.ROOT.set(None)
-        set_all_config({key: _config_string(value) for key, value in values.items()})
+        set_all_config({key: config_string(value) for key, value in values.items()})
         pulumi.runtime.set_mocks(monitor.mocks, project=project, stack=stack, preview=False, monitor=monitor)
 
         @pulumi.runtime.test
@@ -122,11 +121,6 @@ async def _resolve_exports(outputs: Mapping[str, Any], into: dict[str, Any]) -> 
         into[key] = Secret(resolved) if await output.is_secret() else resolved
 
 
-def _config_string(value: Any) -> str:
-    """The CLI hands every value to the program as a string; objects and lists as JSON."""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value)
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationArgs, StackValidationPolicy
 
-from lib.fleet import is_burstable
 from policies import settings, topology
+from stackcore import rules
 
 BURSTABLE_VARIANT = "appautoscaling-target-burstable-variant"
 _SCHEMA = settings.schema()
@@ -15,13 +15,15 @@ def validate_burstable_variant(args: StackValidationArgs, report_violation: Repo
     settings.resolve(BURSTABLE_VARIANT, _SCHEMA, args.get_config())
     for endpoint in topology.endpoints(args.resources):
         for variant in endpoint.variants:
-            if variant.instance_type is None or not is_burstable(variant.instance_type):
+            if variant.instance_type is None:
+                continue
+            finding = rules.burstable_autoscaled(variant.instance_type, autoscaling=True)
+            if finding is None:
                 continue
             for resource in (*variant.scaling_targets, *variant.scaling_policies):
                 report_violation(
-                    f"'{resource.name}' autoscales endpoint '{endpoint.name}' variant '{variant.name}' on "
-                    f"burstable {variant.instance_type}: RegisterScalableTarget rejects burstable types; "
-                    "remove the scaling, or use a non-burstable type such as ml.c5.large",
+                    f"'{resource.name}' autoscales endpoint '{endpoint.name}' variant '{variant.name}': "
+                    f"{finding}",
                     resource.urn,
                 )
 

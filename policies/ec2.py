@@ -16,9 +16,10 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from lib.fleet import ADDRESSES_PER_INSTANCE, RESERVED_ADDRESSES_PER_SUBNET, largest_prefix_holding
 from policies import cidrs, iam_documents, props, settings, topology
 from policies.props import UNKNOWN
+from stackcore import rules
+from stackcore.fleet import ADDRESSES_PER_INSTANCE, RESERVED_ADDRESSES_PER_SUBNET
 
 SUBNET_ADDRESSES = "ec2-subnet-endpoint-addresses"
 HEADROOM_PERCENT = "headroomPercent"
@@ -54,19 +55,18 @@ def subnet_demands(
 
 def validate_subnet_addresses(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     for demand in subnet_demands(args.resources, args.get_config()):
-        size = demand.subnet.size
-        if size is None or demand.addresses_needed <= size:
-            continue
         subnet = demand.subnet
-        report_violation(
-            f"subnet '{subnet.resource.name}' ({subnet.cidr_block}, {size} addresses) needs "
-            f"{demand.addresses_needed}: {demand.instances} peak instance(s) of "
-            f"{', '.join(demand.endpoints)} x {ADDRESSES_PER_INSTANCE} IPs + {subnet.other_enis} other "
-            f"ENI(s) + {demand.headroom_percent}% headroom + {RESERVED_ADDRESSES_PER_SUBNET} reserved by "
-            f"AWS; use a /{largest_prefix_holding(demand.addresses_needed)} or larger, spread over more "
-            "subnets, or lower the autoscaling maximum",
-            subnet.resource.urn,
+        if subnet.prefix_length is None:
+            continue
+        detail = (
+            f"{demand.instances} peak instance(s) of {', '.join(demand.endpoints)} x "
+            f"{ADDRESSES_PER_INSTANCE} IPs + {subnet.other_enis} other ENI(s) + "
+            f"{demand.headroom_percent}% headroom + {RESERVED_ADDRESSES_PER_SUBNET} reserved by AWS"
         )
+        finding = rules.subnet_too_small(demand.addresses_needed, subnet.prefix_length, detail)
+        if finding is not None:
+            where = f"subnet '{subnet.resource.name}' ({subnet.cidr_block})"
+            report_violation(f"{where}: {finding}", subnet.resource.urn)
 
 
 subnet_addresses = StackValidationPolicy(

@@ -14,10 +14,10 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from lib import deployment
-from lib.fleet import QuotaTable, UpdateMode, has_local_nvme, is_burstable, quota_shortfalls
 from policies import props, settings, topology
 from policies.props import UNKNOWN
+from stackcore import deployment, rules
+from stackcore.fleet import QuotaTable, UpdateMode, has_local_nvme, is_burstable, quota_shortfalls
 
 
 def _describe_fleet(endpoint: topology.Endpoint) -> str:
@@ -84,13 +84,9 @@ def validate_subnet_azs(args: StackValidationArgs, report_violation: ReportViola
         if not endpoint.models or (endpoint.subnet_ids_declared is None and not endpoint.subnets):
             continue  # No VPC placement: sagemaker-model-vpc-config reports that.
         model = endpoint.models[0]
-        if endpoint.subnet_count < 2:
-            report_violation(
-                f"model '{model.name}' of endpoint '{endpoint.name}' is placed in {endpoint.subnet_count} "
-                "subnet(s): SageMaker needs at least two subnets in different Availability Zones, even for "
-                "one instance; add a private subnet in a second AZ to the model's vpcConfig.subnets",
-                model.urn,
-            )
+        finding = rules.too_few_subnets(endpoint.subnet_count)
+        if finding is not None:
+            report_violation(f"model '{model.name}' of endpoint '{endpoint.name}': {finding}", model.urn)
             continue
         zones = endpoint.availability_zones
         known = all(s.availability_zone is not None for s in endpoint.subnets)
@@ -117,31 +113,26 @@ subnet_azs = StackValidationPolicy(
 # sagemaker-variant-instance-count-az (production)
 
 INSTANCE_COUNT_AZ = "sagemaker-variant-instance-count-az"
-_INSTANCE_COUNT_AZ_SCHEMA = settings.production_schema()
-MIN_PRODUCTION_AZS = 2
+_INSTANCE_COUNT_AZ_SCHEMA = settings.schema()
+NOT_PRODUCTION = "not a production stack"
 
 
 def validate_instance_count_az(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    config = settings.resolve(INSTANCE_COUNT_AZ, _INSTANCE_COUNT_AZ_SCHEMA, args.get_config())
-    if not settings.stack_is_production(config, args.resources):
-        args.not_applicable("not a production stack")
+    settings.resolve(INSTANCE_COUNT_AZ, _INSTANCE_COUNT_AZ_SCHEMA, args.get_config())
+    if not settings.stack_is_production(args.resources):
+        args.not_applicable(NOT_PRODUCTION)
     for endpoint in topology.endpoints(args.resources):
-        azs = max(len(endpoint.availability_zones), MIN_PRODUCTION_AZS)
         for variant in endpoint.variants:
-            if variant.serverless:
+            counts = [c for c in (variant.initial_count, variant.min_capacity) if c is not None]
+            if variant.serverless or not counts:
                 continue
-            where = f"endpoint '{endpoint.name}' variant '{variant.name}'"
-            if variant.initial_count is not None and variant.initial_count < azs:
+            finding = rules.zone_without_instance(
+                min(counts), len(endpoint.availability_zones), production=True
+            )
+            if finding is not None:
                 report_violation(
-                    f"{where} starts with {variant.initial_count} instance(s) over {azs} Availability Zones: "
-                    f"set the initial instance count to at least {azs} so that every AZ serves",
-                    endpoint.resource.urn,
-                )
-            minimum = variant.min_capacity
-            if minimum is not None and minimum < azs:
-                report_violation(
-                    f"{where} may scale in to {minimum} instance(s) over {azs} Availability Zones: set the "
-                    f"autoscaling minimum capacity to at least {azs}",
+                    f"endpoint '{endpoint.name}' variant '{variant.name}' (initial "
+                    f"{variant.initial_count}, minimum {variant.min_capacity}): {finding}",
                     endpoint.resource.urn,
                 )
 
@@ -161,27 +152,28 @@ instance_count_az = StackValidationPolicy(
 # sagemaker-variant-instance-type-burstable (production)
 
 BURSTABLE_TYPE = "sagemaker-variant-instance-type-burstable"
-_BURSTABLE_TYPE_SCHEMA = settings.production_schema()
+_BURSTABLE_TYPE_SCHEMA = settings.schema()
 
 
 def validate_burstable_type(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     if args.resource_type != topology.ENDPOINT_CONFIGURATION:
         return
-    config = settings.resolve(BURSTABLE_TYPE, _BURSTABLE_TYPE_SCHEMA, args.get_config())
-    if not settings.is_production(config, args.urn, args.provider):
-        return
+    settings.resolve(BURSTABLE_TYPE, _BURSTABLE_TYPE_SCHEMA, args.get_config())
+    if not settings.is_production(args.urn, args.provider):
+        args.not_applicable(NOT_PRODUCTION)
     variants = props.items(args.props, "productionVariants")
     if not isinstance(variants, list):
         return
     for variant in variants:
         instance_type = props.text(variant, "instanceType")
-        if isinstance(instance_type, str) and is_burstable(instance_type):
+        if not isinstance(instance_type, str):
+            continue
+        finding = rules.burstable_in_production(instance_type, production=True)
+        if finding is not None:
             name = props.text(variant, "variantName")
             report_violation(
-                f"endpoint configuration '{args.name}' variant '{name if isinstance(name, str) else '?'}' "
-                f"uses burstable {instance_type} in production: it throttles to its CPU baseline when "
-                "credits run out and cannot be autoscaled; use a non-burstable type such as ml.c5.large or "
-                "ml.m5.large",
+                f"endpoint configuration '{args.name}' variant '{name if isinstance(name, str) else '?'}': "
+                f"{finding}",
                 None,
             )
 
@@ -364,7 +356,7 @@ autoscaling = StackValidationPolicy(
 
 DEPLOYMENT_ROLLBACK = "sagemaker-endpoint-deployment-rollback"
 ALLOWED_UPDATE_MODES = "allowedUpdateModes"
-_DEPLOYMENT_ROLLBACK_SCHEMA = settings.production_schema(
+_DEPLOYMENT_ROLLBACK_SCHEMA = settings.schema(
     **{
         ALLOWED_UPDATE_MODES: {
             "type": "array",
@@ -382,8 +374,8 @@ def validate_deployment_rollback(args: ResourceValidationArgs, report_violation:
     if args.resource_type != topology.ENDPOINT:
         return
     config = settings.resolve(DEPLOYMENT_ROLLBACK, _DEPLOYMENT_ROLLBACK_SCHEMA, args.get_config())
-    if not settings.is_production(config, args.urn, args.provider):
-        return
+    if not settings.is_production(args.urn, args.provider):
+        args.not_applicable(NOT_PRODUCTION)
     allowed = [UpdateMode(m) for m in config[ALLOWED_UPDATE_MODES] if m in {u.value for u in UpdateMode}]
     wanted = " or ".join(m.value for m in allowed) or "blue-green"
     deployment = props.get(args.props, "deploymentConfig")
@@ -412,20 +404,16 @@ def validate_deployment_rollback(args: ResourceValidationArgs, report_violation:
     alarms = props.items(deployment, "autoRollbackConfiguration", "alarms")
     if alarms is UNKNOWN:
         return
-    if not alarms:
-        report_violation(
-            f"endpoint '{args.name}' has no auto-rollback alarms: set "
-            "deploymentConfig.autoRollbackConfiguration with the endpoint's error and latency alarms so a "
-            "failing update rolls back by itself",
-            None,
-        )
+    finding = rules.no_auto_rollback(bool(alarms), production=True)
+    if finding is not None:
+        report_violation(f"endpoint '{args.name}': {finding}", None)
 
 
 _STEP_SIZE_KEYS = {deployment.CANARY: "canarySize", deployment.LINEAR: "linearStepSize"}
 
 
 def _blue_green_problems(policy: Mapping[str, Any]) -> list[str]:
-    """Step sizes and an execution timeout SageMaker would refuse (lib/deployment.py)."""
+    """Step sizes and an execution timeout SageMaker would refuse (stackcore/deployment.py)."""
     routing_config = props.get(policy, "trafficRoutingConfiguration")
     routing = props.text(routing_config, "type")
     if not isinstance(routing, str):

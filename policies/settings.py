@@ -14,9 +14,10 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema, PolicyProviderResource, PolicyResource
 
-from lib.fleet import NEW_ACCOUNT_QUOTAS
 from policies import props
 from policies.props import UNKNOWN
+from stackcore import rules
+from stackcore.fleet import NEW_ACCOUNT_QUOTAS
 
 ENFORCEMENT_LEVEL_KEY = "enforcementLevel"
 
@@ -25,16 +26,6 @@ class PolicyConfigError(ValueError):
     """A policy-pack configuration value that cannot be used; the message names it and the fix."""
 
 
-PRODUCTION_ENVIRONMENTS = "productionEnvironments"
-PRODUCTION_ENVIRONMENTS_SCHEMA: dict[str, Any] = {
-    "type": "array",
-    "items": {"type": "string"},
-    "default": ["prod", "production"],
-    "description": (
-        "A stack is production when its name, or the 'environment' tag in its AWS provider's default tags, "
-        "is one of these."
-    ),
-}
 ENDPOINT_INSTANCE_QUOTAS = "endpointInstanceQuotas"
 TOTAL_INSTANCE_QUOTA = "totalInstanceQuota"
 QUOTA_PROPERTIES: dict[str, dict[str, Any]] = {
@@ -55,10 +46,6 @@ QUOTA_PROPERTIES: dict[str, dict[str, Any]] = {
 
 def schema(**properties: dict[str, Any]) -> PolicyConfigSchema:
     return PolicyConfigSchema(properties=dict(properties))
-
-
-def production_schema(**extra: dict[str, Any]) -> PolicyConfigSchema:
-    return schema(**{PRODUCTION_ENVIRONMENTS: PRODUCTION_ENVIRONMENTS_SCHEMA}, **extra)
 
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
@@ -163,20 +150,22 @@ def environment_tag(provider: PolicyProviderResource | None) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def is_production(config: Mapping[str, Any], urn: str, provider: PolicyProviderResource | None) -> bool:
-    environments = {str(e).lower() for e in config[PRODUCTION_ENVIRONMENTS]}
-    tag = environment_tag(provider)
-    return stack_of(urn).lower() in environments or (tag is not None and tag.lower() in environments)
+def is_production(urn: str, provider: PolicyProviderResource | None) -> bool:
+    """Production by the one meaning (:func:`stackcore.rules.stack_is_production`): the provider's
+    ``environment`` tag when set, else the stack's name."""
+    return rules.stack_is_production(environment_tag(provider), stack_of(urn))
 
 
-def stack_is_production(config: Mapping[str, Any], resources: Sequence[PolicyResource]) -> bool:
-    """Production by stack name (from any URN) or by an AWS provider's ``environment`` default tag."""
+def stack_is_production(resources: Sequence[PolicyResource]) -> bool:
+    """:func:`is_production` for a whole stack: the first AWS provider's tag, else the stack's name."""
+    tag: str | None = None
+    stack = ""
     for resource in resources:
+        stack = stack or stack_of(resource.urn)
         provider = resource.provider
         if resource.resource_type.startswith("pulumi:providers:aws"):
             provider = PolicyProviderResource(
                 resource.resource_type, resource.props, resource.urn, resource.name
             )
-        if is_production(config, resource.urn, provider):
-            return True
-    return False
+        tag = tag or environment_tag(provider)
+    return rules.stack_is_production(tag, stack)

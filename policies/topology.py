@@ -15,7 +15,10 @@ from dataclasses import dataclass, field
 
 from pulumi_policy import PolicyResource
 
-from lib.fleet import (
+from policies import props
+from policies.props import UNKNOWN
+from stackcore import deployment
+from stackcore.fleet import (
     ADDRESSES_PER_INSTANCE,
     UpdateMode,
     VariantFleet,
@@ -24,8 +27,6 @@ from lib.fleet import (
     rolling_batch_instances,
     subnet_size,
 )
-from policies import props
-from policies.props import UNKNOWN
 
 ENDPOINT = "aws:sagemaker/endpoint:Endpoint"
 ENDPOINT_CONFIGURATION = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
@@ -41,7 +42,7 @@ AWS_PROVIDER = "pulumi:providers:aws"
 
 SAGEMAKER_NAMESPACE = "sagemaker"
 VARIANT_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
-ROLLING_PERCENT_BOUNDS = (5, 50)
+ROLLING_PERCENT_BOUNDS = deployment.ROLLING_BATCH_PERCENT
 
 
 def property_dependencies(resource: PolicyResource, key: str, type_token: str) -> list[PolicyResource]:
@@ -72,13 +73,18 @@ class Subnet:
     """Interface VPC endpoints, Lambda functions in the VPC and NAT gateways placed in this subnet."""
 
     @property
-    def size(self) -> int | None:
+    def prefix_length(self) -> int | None:
         if self.cidr_block is None:
             return None
         try:
-            return subnet_size(ipaddress.ip_network(self.cidr_block, strict=False).prefixlen)
+            return ipaddress.ip_network(self.cidr_block, strict=False).prefixlen
         except ValueError:
             return None  # Not a CIDR block: AWS refuses it before any address is handed out.
+
+    @property
+    def size(self) -> int | None:
+        prefix = self.prefix_length
+        return None if prefix is None else subnet_size(prefix)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -205,8 +211,8 @@ def _update_mode(endpoint: PolicyResource, variants: Sequence[Variant]) -> tuple
         return UpdateMode.ROLLING, high, "rolling batch size unknown: counted as 50% of the variant"
     if kind == "CAPACITY_PERCENT":
         return UpdateMode.ROLLING, min(max(value, low), high), None
-    # INSTANCE_COUNT: the smallest percentage of the largest variant whose batch (lib.fleet rounds
-    # up) holds that many instances, so the peak is counted with lib.fleet's arithmetic.
+    # INSTANCE_COUNT: the smallest percentage of the largest variant whose batch (stackcore.fleet
+    # rounds up) holds that many instances, so the peak is counted with its arithmetic.
     largest = max((v.max_instances or 1 for v in variants), default=1)
     for percent in range(low, high + 1):
         if rolling_batch_instances(largest, percent) >= value:
@@ -381,7 +387,7 @@ class SubnetDemand:
 def subnet_demands(
     found: Sequence[Endpoint], headroom_percent: int, extra_enis_per_subnet: int
 ) -> list[SubnetDemand]:
-    """Addresses each subnet needs at the peak of an update, from lib.fleet's arithmetic."""
+    """Addresses each subnet needs at the peak of an update, from stackcore.fleet's arithmetic."""
     users: dict[str, list[Endpoint]] = {}
     subnets: dict[str, Subnet] = {}
     for endpoint in found:

@@ -69,6 +69,10 @@ def _yaml_error(path: Path, error: yaml.YAMLError) -> StackConfigError:
     mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
     line = f" line {mark.line + 1}" if mark is not None else ""
     detail = getattr(error, "problem", None) or str(error)
+    context, context_mark = getattr(error, "context", None), getattr(error, "context_mark", None)
+    if context and context_mark is not None and mark is not None and context_mark.line != mark.line:
+        # An unclosed bracket or quote is found where the file ends: say where it was opened.
+        detail = f"{detail} ({context} on line {context_mark.line + 1})"
     return StackConfigError(
         [
             Problem(
@@ -248,6 +252,13 @@ def undeclared_problems(
             )
         )
     return problems
+
+
+def config_string(value: Any) -> str:
+    """A value as the Pulumi CLI hands it to the program: a string, lists and objects as JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
 
 
 def parse_set_value(raw: str) -> Any:

@@ -56,6 +56,11 @@ ZONES: dict[str, RegionZones] = {
 _ZONE = re.compile(r"^(?P<region>[a-z]{2}(-[a-z]+)+-\d)(?P<letter>[a-z])$")
 
 
+def is_zone_name(zone: str) -> bool:
+    """Shaped like a zone name (``<region><letter>``), whether or not the zone exists."""
+    return _ZONE.match(zone) is not None
+
+
 def zone_problem(zone: str, region: str) -> str | None:
     """What is wrong with a zone name for the stack's region, or None."""
     match = _ZONE.match(zone)
@@ -65,7 +70,8 @@ def zone_problem(zone: str, region: str) -> str | None:
         return f"{zone} is not in the stack's region {region}"
     known = ZONES.get(match.group("region"))
     if known is not None and match.group("letter") not in known.letters:
-        return f"{zone} does not exist ({region} has zones {', '.join(region + c for c in known.letters)})"
+        name = match.group("region")
+        return f"{zone} does not exist ({name} has zones {', '.join(name + c for c in known.letters)})"
     return None
 
 

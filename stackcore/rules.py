@@ -1,18 +1,25 @@
 """Each guardrail once: a pure function from facts to a finding (what is wrong, and the fix).
 
 The stack's configuration validation (stackcore.settings) maps a finding to the key to change;
-the policy pack (policies/) maps the same finding to the resource that breaks it. Which layer
-reports a rule is decided here, once (docs/settings.md, "Who refuses what"): a rule about the
-stack's own settings is a configuration error, found before any resource exists; the pack judges
-the resources, whoever wrote them, and its messages carry the same finding.
+the policy pack (policies/) maps the same finding to the resource that breaks it.
 
-"Production" has one meaning: :func:`is_production` of the stack's environment. The program reads
-it from the ``environment`` key; the pack reads it from the ``environment`` tag of the AWS
-provider's default tags, which the configuration requires to equal the key.
+Which layer refuses a rule is decided here, once (:data:`OWNER`, and docs/settings.md "Who refuses
+what"): the configuration refuses what AWS would refuse or what cannot work (exit 2 from the plan,
+found before any resource exists); the policy pack owns the organisation's guardrails, the
+production rules, and judges the resources whoever wrote them (exit 1). A rule the pack owns is
+never reported as a configuration error, so a stack is refused once, by one layer, for one reason.
+The pack also carries the configuration's rules as policies, for resources the program did not
+write; for the program's own stacks the configuration refuses them first.
+
+"Production" has one meaning, :func:`stack_is_production`: the ``environment`` tag of the AWS
+provider's default tags when it is set, else the stack's name, is ``prod`` or ``production``. The
+pack reads the tag and the stack name from the resources; the configuration requires its
+``environment`` key to say the same, so both layers judge the same stack the same way.
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 from stackcore import deployment, fleet
@@ -36,8 +43,25 @@ class Finding:
         return f"{self.message}. Fix: {self.fix}"
 
 
+class Owner(enum.StrEnum):
+    """The layer that refuses a rule."""
+
+    CONFIG = "configuration (exit 2)"
+    PACK = "policy pack (exit 1)"
+
+
 def is_production(environment: str | None) -> bool:
     return environment is not None and environment.lower() in PRODUCTION_ENVIRONMENTS
+
+
+def stack_environment(environment_tag: str | None, stack: str) -> str:
+    """The environment a stack is judged as: the provider's ``environment`` tag, else its name."""
+    return environment_tag if environment_tag else stack
+
+
+def stack_is_production(environment_tag: str | None, stack: str) -> bool:
+    """The one meaning of production, for the configuration and the policy pack alike."""
+    return is_production(stack_environment(environment_tag, stack))
 
 
 def burstable_in_production(instance_type: str, production: bool) -> Finding | None:
@@ -46,7 +70,7 @@ def burstable_in_production(instance_type: str, production: bool) -> Finding | N
     return Finding(
         message=f"{instance_type} is burstable: it throttles to its CPU baseline when credits run out "
         "and cannot be autoscaled",
-        fix="use a non-burstable type in prod, e.g. ml.c5.xlarge",
+        fix="use a non-burstable type in production, such as ml.c5.xlarge or ml.m5.large",
     )
 
 
@@ -54,8 +78,9 @@ def burstable_autoscaled(instance_type: str, autoscaling: bool) -> Finding | Non
     if not (autoscaling and is_burstable(instance_type)):
         return None
     return Finding(
-        message=f"{instance_type} is burstable and Application Auto Scaling refuses burstable variants",
-        fix="set autoscaling: false or use a non-burstable type",
+        message=f"{instance_type} is burstable and Application Auto Scaling refuses burstable variants "
+        "(RegisterScalableTarget)",
+        fix="turn autoscaling off (autoscaling: false) or use a non-burstable type such as ml.c5.xlarge",
     )
 
 
@@ -70,13 +95,16 @@ def arm_type_for_amd64_image(instance_type: str) -> Finding | None:
 
 
 def zone_without_instance(fewest_instances: int, zones: int, production: bool) -> Finding | None:
-    """Production keeps at least one instance in every zone, so losing a zone never empties it."""
+    """Production keeps at least one instance in every zone, so losing a zone never empties it.
+
+    ``zones`` counts at least :data:`MIN_SUBNETS`: SageMaker spreads over two zones at least."""
+    zones = max(zones, MIN_SUBNETS)
     if not production or fewest_instances >= zones:
         return None
     return Finding(
-        message=f"prod runs {fewest_instances} instance(s) over {zones} Availability Zones, "
-        "so a zone has none",
-        fix=f"run at least {zones} instances",
+        message=f"production runs as few as {fewest_instances} instance(s) over {zones} Availability "
+        "Zones, so a zone has none",
+        fix=f"keep at least {zones} instances (the initial count and the autoscaling minimum)",
     )
 
 
@@ -86,14 +114,17 @@ def too_few_subnets(subnets: int) -> Finding | None:
     return Finding(
         message=f"{subnets} subnet(s); SageMaker needs at least two subnets in distinct Availability Zones, "
         "even for one instance",
-        fix="use 2 or more zones",
+        fix="place it in two or more subnets in distinct Availability Zones (azCount: 2 or more)",
     )
 
 
 def no_auto_rollback(auto_rollback: bool, production: bool) -> Finding | None:
     if not production or auto_rollback:
         return None
-    return Finding(message="prod deployments would not roll back on alarms", fix="set autoRollback: true")
+    return Finding(
+        message="a production update would not roll back on the latency and error alarms",
+        fix="set autoRollback: true (deploymentConfig.autoRollbackConfiguration with the alarms)",
+    )
 
 
 def rolling_batch_out_of_range(batch_percent: int) -> Finding | None:
@@ -120,8 +151,32 @@ def subnet_too_small(addresses_needed: int, prefix_length: int, detail: str) -> 
     available = fleet.subnet_size(prefix_length)
     if addresses_needed <= available:
         return None
+    largest = fleet.subnet_size(fleet.LARGEST_SUBNET_PREFIX)
+    fix = (
+        "use /{0} subnets or larger (subnetPrefixLength {0} or less)".format(
+            fleet.largest_prefix_holding(addresses_needed)
+        )
+        if addresses_needed <= largest
+        else f"even a /{fleet.LARGEST_SUBNET_PREFIX} ({largest} addresses) is too small: lower the "
+        "peak fleet (the maximum instance count) or spread it over more zones"
+    )
     return Finding(
         message=f"a /{prefix_length} has {available} addresses but each subnet needs "
         f"{addresses_needed} ({detail})",
-        fix=f"set subnetPrefixLength to {fleet.largest_prefix_holding(addresses_needed)} or less",
+        fix=fix,
     )
+
+
+OWNER: dict[str, Owner] = {
+    "burstable_in_production": Owner.PACK,
+    "zone_without_instance": Owner.PACK,
+    "no_auto_rollback": Owner.PACK,
+    "burstable_autoscaled": Owner.CONFIG,
+    "arm_type_for_amd64_image": Owner.CONFIG,
+    "too_few_subnets": Owner.CONFIG,
+    "rolling_batch_out_of_range": Owner.CONFIG,
+    "rolling_batch_of_one_instance": Owner.CONFIG,
+    "subnet_too_small": Owner.CONFIG,
+    "quota_shortfalls": Owner.CONFIG,  # stackcore.fleet.quota_shortfalls: the text is QuotaShortfall.message
+}
+"""Which layer refuses each guardrail above (see the module docstring)."""

@@ -26,7 +26,7 @@ from stackcore.deployment import TrafficRouting
 from stackcore.fleet import QuotaTable, UpdateMode, VariantFleet
 from stackcore.instance_types import hosting_instance_types, instance_type, known
 from stackcore.keys import PROJECT
-from stackcore.layering import Declaration, read_project, undeclared_problems
+from stackcore.layering import Declaration, config_string, read_project, undeclared_problems
 from stackcore.problems import Problem, StackConfigError
 
 INTERFACE_ENDPOINT_SERVICES: tuple[str, ...] = ("sagemaker.runtime", "ecr.api", "ecr.dkr", "logs", "sts")
@@ -224,22 +224,11 @@ def parse_settings(
     if declarations is None:
         declarations = read_project(project_dir).declarations
     problems = undeclared_problems(values, declarations, project)
-    own: dict[str, Any] = {}
-    for key, declaration in declarations.items():
-        if declaration.has_default:
-            own[key] = declaration.default
-    for full_key, value in values.items():
-        namespace, _, key = full_key.rpartition(":")
-        if namespace == project:
-            own[key] = value
-    reader = _Reader(own, problems)
+    reader = _Reader(_own_values(values, declarations, project), problems)
     k = keys
     environment = reader.enum(k.ENVIRONMENT, Environment)
     model_uri = reader.read(k.MODEL_URI, _string, "", "an s3:// URI or empty")
     model_dir_setting = reader.read(k.MODEL_DIR, _string, "", "a directory")
-    quotas_raw = reader.read(
-        k.ENDPOINT_INSTANCE_QUOTAS, _quota_object, {}, "an object of instance type -> whole number"
-    )
     settings = StackSettings(
         project_dir=project_dir,
         stack=stack,
@@ -269,9 +258,7 @@ def parse_settings(
         rolling_batch_percent=reader.integer(k.ROLLING_BATCH_PERCENT),
         rolling_wait_seconds=reader.integer(k.ROLLING_WAIT_SECONDS),
         check_live_quotas=reader.boolean(k.CHECK_LIVE_QUOTAS),
-        quotas=QuotaTable(
-            per_instance_type=quotas_raw, total_instances=reader.integer(k.TOTAL_INSTANCE_QUOTA)
-        ),
+        quotas=_read_quotas(reader),
         expected_base_rps=float(reader.integer(k.EXPECTED_BASE_RPS)),
         expected_peak_rps=float(reader.integer(k.EXPECTED_PEAK_RPS)),
         region=str(values.get(keys.AWS_REGION) or ""),
@@ -294,7 +281,7 @@ def parse_settings(
         lambda_memory_mb=reader.integer(k.LAMBDA_MEMORY_MB),
         log_retention_days=reader.integer(k.LOG_RETENTION_DAYS),
     )
-    problems.extend(_environment_tag_problems(settings, values.get(keys.AWS_DEFAULT_TAGS)))
+    problems.extend(_production_problems(settings, values.get(keys.AWS_DEFAULT_TAGS)))
     if not problems:
         # Rules that combine settings only make sense once every setting has the right type.
         problems.extend(validate(settings))
@@ -303,22 +290,75 @@ def parse_settings(
     return settings
 
 
-def _environment_tag_problems(s: StackSettings, default_tags: Any) -> list[Problem]:
-    """The policy pack knows production by the provider's ``environment`` tag: it must say the same."""
+def parse_quotas(
+    values: Mapping[str, Any],
+    *,
+    project: str = PROJECT,
+    declarations: Mapping[str, Declaration],
+) -> QuotaTable:
+    """Only the quotas the stack declares (for the policy-pack config), read and checked exactly as
+    :func:`parse_settings` reads them; raises :class:`StackConfigError` for a malformed value."""
+    problems: list[Problem] = []
+    reader = _Reader(_own_values(values, declarations, project), problems)
+    table = _read_quotas(reader)
+    if problems:
+        raise StackConfigError(problems)
+    return table
+
+
+def _own_values(
+    values: Mapping[str, Any], declarations: Mapping[str, Declaration], project: str
+) -> dict[str, Any]:
+    """The project's keys, Pulumi.yaml's defaults under the stack's values. Every value is read as
+    the CLI hands it to the program (a string; lists and objects as JSON), so the plan, the tools
+    and `pulumi up` accept and refuse exactly the same stack files."""
+    own: dict[str, Any] = {}
+    for key, declaration in declarations.items():
+        if declaration.has_default and declaration.default is not None:
+            own[key] = config_string(declaration.default)
+    for full_key, value in values.items():
+        namespace, _, key = full_key.rpartition(":")
+        if namespace == project:
+            own[key] = None if value is None else config_string(value)
+    return own
+
+
+def _read_quotas(reader: _Reader) -> QuotaTable:
+    per_type = reader.read(
+        keys.ENDPOINT_INSTANCE_QUOTAS, _quota_object, {}, "an object of instance type -> whole number"
+    )
+    return QuotaTable(per_instance_type=per_type, total_instances=reader.integer(keys.TOTAL_INSTANCE_QUOTA))
+
+
+def environment_tag(default_tags: Any) -> str | None:
+    """The ``environment`` tag of ``aws:defaultTags`` (an object, or its JSON), when set."""
     if isinstance(default_tags, str):
         try:
             default_tags = json.loads(default_tags)
         except json.JSONDecodeError:
-            return []
+            return None
     tags = default_tags.get("tags") if isinstance(default_tags, Mapping) else None
     tag = tags.get("environment") if isinstance(tags, Mapping) else None  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
-    if tag is None or rules.is_production(str(tag)) == s.production:  # pyright: ignore[reportUnknownArgumentType]
+    return None if tag is None else str(tag)  # pyright: ignore[reportUnknownArgumentType]
+
+
+def _production_problems(s: StackSettings, default_tags: Any) -> list[Problem]:
+    """The policy pack judges production by the provider's ``environment`` tag, else the stack's
+    name (:func:`stackcore.rules.stack_is_production`): the ``environment`` key must say the same."""
+    tag = environment_tag(default_tags)
+    if rules.stack_is_production(tag, s.stack) == s.production:
         return []
+    judged = "production" if rules.stack_is_production(tag, s.stack) else "not production"
+    reason = (
+        f"the AWS provider's default tag environment is {tag!r}"
+        if tag
+        else f"the stack is named {s.stack!r} and has no aws:defaultTags environment tag"
+    )
     return [
         Problem(
             key=keys.ENVIRONMENT,
-            problem=f"{s.environment.value} but the AWS provider's default tag environment is {tag!r}, "
-            "which the policy pack reads: one would judge the stack as production and the other not",
+            problem=f"{s.environment.value}, but {reason}, so the policy pack would judge the stack "
+            f"{judged}: one layer would apply the production rules and the other not",
             fix=f"set aws:defaultTags.tags.environment to {s.environment.value}",
         )
     ]
@@ -327,6 +367,10 @@ def _environment_tag_problems(s: StackSettings, default_tags: Any) -> list[Probl
 def validate(s: StackSettings) -> list[Problem]:
     """Every rule the settings break; an empty list means deployable."""
     problems = _validate_api_bounds(s)
+    if problems:
+        # A figure past the API's bounds makes every rule that combines it meaningless (and its
+        # arithmetic huge): report the bounds, and the checks that stand alone.
+        return problems + _validate_model(s) + _validate_alarms_and_front_door(s)
     problems.extend(_validate_instance_type(s))
     problems.extend(_validate_fleet(s))
     problems.extend(_validate_update(s))
@@ -409,8 +453,8 @@ def _validate_instance_type(s: StackSettings) -> list[Problem]:
                 fix="add it to stackcore/instance_type_table.py, or use a listed type",
             )
         ]
+    # burstable_in_production is the policy pack's (rules.OWNER): not a configuration error.
     problems = _finding(keys.INSTANCE_TYPE, rules.arm_type_for_amd64_image(s.instance_type))
-    problems += _finding(keys.INSTANCE_TYPE, rules.burstable_in_production(s.instance_type, s.production))
     problems += _finding(keys.AUTOSCALING, rules.burstable_autoscaled(s.instance_type, s.autoscaling))
     return problems
 
@@ -453,20 +497,18 @@ def _validate_fleet(s: StackSettings) -> list[Problem]:
                     fix="choose minInstances <= initialInstanceCount <= maxInstances",
                 )
             )
-        if s.invocations_per_instance_target < 1:
-            add(
-                Problem(
-                    key=keys.INVOCATIONS_PER_INSTANCE_TARGET,
-                    problem="the scaling target must be positive",
-                    fix="set it to measured max RPS x 0.5 x 60 (run make capacity)",
-                )
-            )
-    zone_key = keys.MIN_INSTANCES if s.autoscaling else keys.INITIAL_INSTANCE_COUNT
-    finding = rules.zone_without_instance(s.fleet_min, s.subnet_count, s.production)
-    if finding is not None:
+    # With autoscaling off too: the invocations alarm and the dashboard use the target.
+    if s.invocations_per_instance_target < 1:
         add(
-            Problem(key=zone_key, problem=finding.message, fix=f"set {zone_key} to at least {s.subnet_count}")
+            Problem(
+                key=keys.INVOCATIONS_PER_INSTANCE_TARGET,
+                problem=f"{s.invocations_per_instance_target}: the scaling target (invocations per "
+                "instance per minute) must be positive, with or without autoscaling (the invocations "
+                "alarm uses it)",
+                fix="set it to the measured max RPS x 0.5 x 60 (make capacity derives it)",
+            )
         )
+    # zone_without_instance is the policy pack's (rules.OWNER): not a configuration error.
     for key, value in (
         (keys.SCALE_IN_COOLDOWN_SECONDS, s.scale_in_cooldown_seconds),
         (keys.SCALE_OUT_COOLDOWN_SECONDS, s.scale_out_cooldown_seconds),
@@ -509,7 +551,7 @@ def _validate_update(s: StackSettings) -> list[Problem]:
     in_range = not problems
     if in_range:
         problems.extend(_validate_execution_timeout(s))
-    problems += _finding(keys.AUTO_ROLLBACK, rules.no_auto_rollback(s.auto_rollback, s.production))
+    # no_auto_rollback is the policy pack's (rules.OWNER): not a configuration error.
     if in_range and s.fleet_is_computable:
         problems.extend(_validate_deployment_time(s))
     return problems
@@ -644,7 +686,7 @@ def _validate_zones(s: StackSettings) -> list[Problem]:
     problems: list[Problem] = []
     if s.availability_zones:
         bad = [z for z in s.availability_zones if regions.zone_problem(z, s.region) is not None]
-        shapeless = [z for z in bad if regions.zone_problem(z, "") is not None]
+        shapeless = [z for z in bad if not regions.is_zone_name(z)]
         if shapeless:
             problems.append(
                 Problem(
@@ -821,6 +863,11 @@ _INTEGER = re.compile(r"^[+-]?\d+$")
 
 
 def _string(raw: Any) -> str:
+    value = _decoded(raw) if isinstance(raw, str) and raw.lstrip()[:1] in ("{", "[") else raw
+    if isinstance(value, dict):
+        raise TypeError(f"expected a string, got an object {json.dumps(value, sort_keys=True)}")
+    if isinstance(value, list):
+        raise TypeError(f"expected a string, got a list {json.dumps(value)}")
     if not isinstance(raw, str):
         raise TypeError(f"expected a string, got {raw!r}")
     return raw

@@ -6,7 +6,10 @@ figures, the per-subnet address figures, and the result of every CrossGuard poli
 the very policy objects ``pulumi preview --policy-pack policies`` runs.
 
 Exit codes: 0 when no mandatory policy is violated, 1 when one is, 2 for a configuration error
-(the program's or the pack config's), printed with the setting and the fix.
+(the stack's or the pack config's), printed with the setting and the fix and never a traceback.
+The stack is read only through the stack core (``stackcore``): its layering, its key and YAML
+checks, its quota settings and Service Quotas reader. The output is in a stable order: the same
+input gives byte-identical output.
 
 ``--write-policy-config PATH`` writes the policy-pack config a stack's preview needs (the quotas
 the stack declares) and exits; the pull-request workflow passes it to ``--policy-pack-config``.
@@ -18,17 +21,21 @@ import argparse
 import json
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
-import yaml
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lib.fleet import NEW_ACCOUNT_QUOTAS, QuotaTable, UpdateMode
 from lib.graph import RecordedResource, ResourceGraph
 from policies import ec2, sagemaker, topology
 from policies.runner import PackReport, policy_config, policy_resources, run_pack
 from policies.settings import ENDPOINT_INSTANCE_QUOTAS, TOTAL_INSTANCE_QUOTA, PolicyConfigError
+from stackcore import quotas as stack_quotas
+from stackcore.fleet import QuotaTable, UpdateMode
+from stackcore.layering import parse_set_arguments, read_stack_values
+from stackcore.problems import StackConfigError
+from stackcore.settings import parse_quotas
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 EXIT_OK, EXIT_VIOLATION, EXIT_CONFIG = 0, 1, 2
@@ -37,38 +44,16 @@ EXIT_OK, EXIT_VIOLATION, EXIT_CONFIG = 0, 1, 2
 # The stack's policy-pack config.
 
 
-def _read_yaml(path: Path) -> Mapping[str, Any]:
-    loaded = yaml.safe_load(path.read_text()) if path.exists() else None
-    return loaded if isinstance(loaded, Mapping) else {}
-
-
 def stack_pack_config(
     stack: str, project_dir: Path = PROJECT_DIR, overrides: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """The pack config for a stack: the quotas it declares (overrides, stack file, Pulumi.yaml's defaults)."""
-    project = _read_yaml(project_dir / "Pulumi.yaml")
-    name = str(project.get("name", "xgboost-endpoint"))
-    declared = project.get("config") or {}
-    stack_file = project_dir / f"Pulumi.{stack}.yaml"
-    if not stack_file.exists():
-        raise PolicyConfigError(
-            f"no stack file {stack_file.name}: create it, or pick one of the shipped stacks"
-        )
-    values = _read_yaml(stack_file).get("config") or {}
-
-    def setting(key: str, fallback: Any) -> Any:
-        for source in (overrides or {}, values):
-            for candidate in (f"{name}:{key}", key):
-                if candidate in source:
-                    return source[candidate]
-        spec = declared.get(key)
-        return spec.get("default", fallback) if isinstance(spec, Mapping) else fallback
-
+    """The pack config for a stack: the quotas it declares (overrides, stack file, Pulumi.yaml's
+    defaults), read through the stack core. Raises StackConfigError for a stack file it refuses."""
+    values = read_stack_values(project_dir, stack, overrides)
+    declared = parse_quotas(values.values, declarations=values.declarations, project=values.project)
     quotas = {
-        ENDPOINT_INSTANCE_QUOTAS: dict(
-            setting(ENDPOINT_INSTANCE_QUOTAS, dict(NEW_ACCOUNT_QUOTAS.per_instance_type))
-        ),
-        TOTAL_INSTANCE_QUOTA: int(setting(TOTAL_INSTANCE_QUOTA, NEW_ACCOUNT_QUOTAS.total_instances)),
+        ENDPOINT_INSTANCE_QUOTAS: dict(sorted(declared.per_instance_type.items())),
+        TOTAL_INSTANCE_QUOTA: declared.total_instances,
     }
     return {sagemaker.INSTANCE_QUOTA: quotas}
 
@@ -88,35 +73,18 @@ def merge_pack_config(base: Mapping[str, Any], override: Mapping[str, Any]) -> d
 
 # Live quotas (where credentials exist): the account's real table beats the declared one.
 
-ENDPOINT_USAGE_SUFFIX = " for endpoint usage"
-TOTAL_INSTANCES_QUOTA = "Number of instances across active endpoints"
-
-
-def live_quotas(client: Any) -> tuple[dict[str, int], int | None]:
-    """Per-type and total SageMaker endpoint quotas from Service Quotas (service code ``sagemaker``)."""
-    per_type: dict[str, int] = {}
-    total: int | None = None
-    for page in client.get_paginator("list_service_quotas").paginate(ServiceCode="sagemaker"):
-        for quota in page.get("Quotas", []):
-            name, value = str(quota.get("QuotaName", "")), int(quota.get("Value", 0))
-            if name.startswith("ml.") and name.endswith(ENDPOINT_USAGE_SUFFIX):
-                per_type[name.removesuffix(ENDPOINT_USAGE_SUFFIX)] = value
-            elif name == TOTAL_INSTANCES_QUOTA:
-                total = value
-    return per_type, total
-
-
 def with_live_quotas(pack_config: Mapping[str, Any], client: Any, out: TextIO) -> dict[str, Any]:
     """The pack config with the account's quotas in place of the declared ones (each change printed).
 
     A type the account does not list keeps its declared quota."""
-    per_type, total = live_quotas(client)
+    per_type, total = stack_quotas.read_live_quotas(client)
     declared = dict(pack_config.get(sagemaker.INSTANCE_QUOTA, {}))
     table = dict(declared.get(ENDPOINT_INSTANCE_QUOTAS, {}))
+    suffix = stack_quotas.ENDPOINT_USAGE_SUFFIX
     for instance_type, value in sorted(per_type.items()):
         if table.get(instance_type) not in (None, value):
             out.write(
-                f"live quota '{instance_type}{ENDPOINT_USAGE_SUFFIX}' is {value}, the stack declares "
+                f"live quota '{instance_type}{suffix}' is {value}, the stack declares "
                 f"{table[instance_type]}: using {value}\n"
             )
     table.update(per_type)
@@ -124,7 +92,7 @@ def with_live_quotas(pack_config: Mapping[str, Any], client: Any, out: TextIO) -
     if total is not None:
         if declared.get(TOTAL_INSTANCE_QUOTA) not in (None, total):
             out.write(
-                f"live quota '{TOTAL_INSTANCES_QUOTA}' is {total}, the stack declares "
+                f"live quota '{stack_quotas.TOTAL_QUOTA_NAME}' is {total}, the stack declares "
                 f"{declared[TOTAL_INSTANCE_QUOTA]}: using {total}\n"
             )
         declared[TOTAL_INSTANCE_QUOTA] = total
@@ -137,16 +105,15 @@ def _service_quotas_client(region: str | None) -> Any:
     return boto3.client("service-quotas", region_name=region)
 
 
-def _stack_region(stack: str, project_dir: Path) -> str | None:
-    values = _read_yaml(project_dir / f"Pulumi.{stack}.yaml").get("config") or {}
-    region = values.get("aws:region")
-    return str(region) if region else None
+def _stack_region(stack: str, project_dir: Path, overrides: Mapping[str, Any]) -> str | None:
+    return read_stack_values(project_dir, stack, overrides).region or None
 
 
 # Printing.
 
 
 def print_tree(graph: ResourceGraph, out: TextIO) -> None:
+    # Children in the order of the (sorted) graph: see stable_order.
     urns = {r.urn for r in graph.resources}
     children: dict[str | None, list[RecordedResource]] = {}
     for resource in graph.resources:
@@ -202,7 +169,10 @@ def print_fleet(graph: ResourceGraph, pack_config: Mapping[str, Any], out: TextI
     )
 
     out.write("\nSubnets (2 addresses per peak instance + other ENIs + headroom + 5 reserved by AWS):\n")
-    demands = ec2.subnet_demands(resources, policy_config(ec2.subnet_addresses, pack_config))
+    demands = sorted(
+        ec2.subnet_demands(resources, policy_config(ec2.subnet_addresses, pack_config)),
+        key=lambda d: d.subnet.resource.name,
+    )
     if not demands:
         out.write("  no endpoint subnets in this stack\n")
     for demand in demands:
@@ -219,8 +189,8 @@ def print_policies(report: PackReport, out: TextIO) -> None:
     out.write(f"\nPolicies ({len(report.results)}):\n")
     for result in report.results:
         out.write(f"  [{result.status}] {result.name} ({result.level.value})\n")
-        for violation in result.violations:
-            out.write(f"      - {violation.message}\n")
+        for message in sorted(v.message for v in result.violations):
+            out.write(f"      - {message}\n")
         for reason in result.not_applicable:
             out.write(f"      ({reason})\n")
         for reason in result.cannot_judge:
@@ -229,6 +199,13 @@ def print_policies(report: PackReport, out: TextIO) -> None:
     advisory = len(report.violations) - failed
     verdict = "PASSED" if report.passed else "FAILED"
     out.write(f"\n{verdict}: {failed} mandatory violation(s), {advisory} advisory, stack '{report.stack}'\n")
+
+
+def stable_order(graph: ResourceGraph) -> ResourceGraph:
+    """The graph with its resources sorted by name, type and URN. The engine registers resources
+    as their inputs resolve, in an order that changes from run to run; everything the plan prints
+    (the tree, the fleets, the subnets, the violations) follows this order instead."""
+    return replace(graph, resources=tuple(sorted(graph.resources, key=lambda r: (r.name, r.type, r.urn))))
 
 
 def _n(value: int | None) -> str:
@@ -258,7 +235,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a stack setting for this plan (YAML value), e.g. --set maxInstances=20",
+        help="override a stack setting for this plan (JSON value, else a string), e.g. --set maxInstances=20",
     )
     parser.add_argument(
         "--live-quotas",
@@ -272,10 +249,10 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     args = _parse(argv)
     try:
-        overrides = _overrides(args.overrides)
+        overrides = parse_set_arguments(args.overrides)
         pack_config = stack_pack_config(args.stack, args.project_dir, overrides)
         if args.live_quotas:
-            client = _service_quotas_client(_stack_region(args.stack, args.project_dir))
+            client = _service_quotas_client(_stack_region(args.stack, args.project_dir, overrides))
             pack_config = with_live_quotas(pack_config, client, out)
         if args.write_policy_config is not None:
             args.write_policy_config.parent.mkdir(parents=True, exist_ok=True)
@@ -292,7 +269,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
                     f"{args.policy_config} must hold a JSON object (policy name -> settings)"
                 )
             pack_config = merge_pack_config(pack_config, extra)
-        graph = _evaluate(args.stack, args.project_dir, overrides)
+        graph = stable_order(_evaluate(args.stack, args.project_dir, overrides))
         report = run_pack(graph, pack_config)
     except PolicyConfigError as error:
         out.write(f"policy-pack configuration error: {error}\n")
@@ -302,7 +279,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
             f"cannot read the live quotas: {error}; run without --live-quotas to use the declared ones\n"
         )
         return EXIT_CONFIG
-    except _program_config_error() as error:
+    except StackConfigError as error:
+        # The stack core's error, raised here or by the program's config.py (a subclass).
         out.write(f"stack '{args.stack}' configuration error: {error}\n")
         return EXIT_CONFIG
     out.write(f"Offline plan of stack '{args.stack}' (program evaluated under mocks, no cloud calls)\n\n")
@@ -312,29 +290,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     return EXIT_OK if report.passed else EXIT_VIOLATION
 
 
-def _overrides(pairs: Sequence[str]) -> dict[str, Any]:
-    parsed: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise PolicyConfigError(f"--set {pair!r}: write KEY=VALUE, e.g. --set maxInstances=20")
-        parsed[key.strip()] = yaml.safe_load(value)
-    return parsed
-
-
 def _evaluate(stack: str, project_dir: Path, overrides: Mapping[str, Any]) -> ResourceGraph:
     from lib.evaluate import evaluate_stack  # noqa: PLC0415 - pulumi_aws loads only when a plan runs
 
     return evaluate_stack(stack, project_dir=project_dir, config_overrides=overrides)
-
-
-def _program_config_error() -> type[Exception]:
-    """The program's own configuration exception (config.ConfigError), imported from the repo root."""
-    if str(PROJECT_DIR) not in sys.path:
-        sys.path.insert(0, str(PROJECT_DIR))
-    import config  # noqa: PLC0415
-
-    return config.ConfigError
 
 
 if __name__ == "__main__":

@@ -65,3 +65,50 @@ def stub_server() -> Iterator[StubServer]:
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+CeilingServer = Callable[..., str]
+
+
+@pytest.fixture
+def ceiling_server() -> Iterator[CeilingServer]:
+    """Start a server with a known hard ceiling; returns its URL.
+
+    ``workers`` requests are served at once, each taking ``service_seconds`` (a sleep, so the
+    server costs no CPU and the ceiling holds on a busy machine); the rest queue. Its ceiling is
+    ``workers / service_seconds`` req/s, reached at exactly ``workers`` concurrent users: one user
+    more and a request in every ``workers + 1`` waits a whole service time."""
+    servers: list[http.server.ThreadingHTTPServer] = []
+
+    def start(*, workers: int, service_seconds: float) -> str:
+        slots = threading.Semaphore(workers)
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            # Headers and body go out as two writes: with Nagle's algorithm the body waits for the
+            # client's delayed ACK (~40 ms), which would blur the known service time.
+            disable_nagle_algorithm = True
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with slots:
+                    time.sleep(service_seconds)
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", "4")
+                self.end_headers()
+                self.wfile.write(b"0.5\n")
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/invocations"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()

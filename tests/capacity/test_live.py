@@ -61,6 +61,12 @@ def test_short_run_against_the_local_container_finds_capacity_and_saves_both_fil
     assert [step["users"] for step in record["steps"]] == [1, 4]
     assert all(step["requests"] > 0 and step["p99_ms"] > 0 for step in record["steps"])
     assert record["model_version"]  # the container's X-Model-Version header
+    # The server's CPU at every step: the Gunicorn master found from the port, with its workers.
+    assert record["server_cpu_source"] == f"process tree of PID {container.pid}"
+    assert all(step["server_cpu_percent"] > 0 for step in record["steps"])
+    assert all(step["generator_cpu_percent"] > 0 for step in record["steps"])
+    assert record["cpu_target_percent"] == 80
+    assert record["operating_point_limit"] in {"none reached", "cpu target", "saturation"}
     chosen = record["operating_point"]
     assert chosen["rps"] > 0
     assert chosen["errors"] == 0
@@ -84,7 +90,7 @@ def test_short_run_against_the_local_container_finds_capacity_and_saves_both_fil
     png = (tmp_path / cli.PNG_NAME).read_bytes()
     assert png.startswith(PNG_SIGNATURE)
     width, height = struct.unpack(">II", png[16:24])  # the IHDR chunk comes first
-    assert (width, height) == (1210, 770)  # 11 x 7 inches at 110 dpi
+    assert (width, height) == (1210, 990)  # 11 x 9 inches at 110 dpi
     assert len(png) > 20_000  # a drawn chart, not an empty canvas
 
 

@@ -340,7 +340,11 @@ def test_container_4xx_keeps_its_status_and_message(
     response = call(handler_module, rest_event(CSV_ROW, {"Content-Type": "text/csv"}, request_id="r-4xx"))
 
     assert response["statusCode"] == original_status
-    assert error_body(response) == {"error": "ModelError", "message": client_message, "requestId": "r-4xx"}
+    assert error_body(response) == {
+        "error": "ModelRejectedRequest",
+        "message": client_message,
+        "requestId": "r-4xx",
+    }
 
 
 def test_container_5xx_is_502_without_the_containers_text(handler_module, stub):
@@ -360,6 +364,7 @@ def test_container_5xx_is_502_without_the_containers_text(handler_module, stub):
     assert response["statusCode"] == 502
     assert "Traceback" not in response["body"]
     assert error_body(response)["message"] == "The model failed to answer the request."
+    assert error_body(response)["error"] == "ModelError"
 
 
 def test_sagemaker_validation_error_is_400_with_its_message(handler_module, stub):

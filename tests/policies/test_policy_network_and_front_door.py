@@ -33,13 +33,12 @@ def test_slash_28_subnets_under_a_fleet_of_20_fail_with_the_size_to_use() -> Non
     # interface VPC endpoint ENI, 10% headroom and AWS's 5.
     needed = addresses_needed_per_subnet(40, 3, other_enis_per_subnet=1, headroom_percent=10)
     assert needed == 37
-    assert f"subnet 'net-private-a' (10.0.0.0/28, 16 addresses) needs {needed}" in found[0]
-    assert (
-        "14 peak instance(s) of serving-endpoint x 2 IPs + 1 other ENI(s) + 10% headroom + 5 reserved"
-        in found[0]
+    assert largest_prefix_holding(needed) == 26
+    assert found[0] == (
+        f"subnet 'net-private-a' (10.0.0.0/28): a /28 has 16 addresses but each subnet needs {needed} "
+        "(14 peak instance(s) of serving-endpoint x 2 IPs + 1 other ENI(s) + 10% headroom + 5 reserved "
+        "by AWS). Fix: use /26 subnets or larger (subnetPrefixLength 26 or less)"
     )
-    assert f"use a /{largest_prefix_holding(needed)} or larger" in found[0]
-    assert "/26" in found[0]
 
 
 def test_headroom_setting_changes_the_outcome() -> None:

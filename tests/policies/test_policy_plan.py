@@ -81,7 +81,12 @@ def test_tree_indents_children_under_their_parent(monkeypatch: pytest.MonkeyPatc
     )
     resources = tuple(replace(r, parent="urn:c") if r.name.startswith("net-") else r for r in graph.resources)
     _, out = _plan(monkeypatch, project, replace(graph, resources=(component, *resources)))
-    assert "\n  xgboost-endpoint:network:Network  network\n    aws:ec2/vpc:Vpc  net-vpc\n" in out
+    tree = out.split("\n\n")[1].splitlines()
+    component = tree.index("  xgboost-endpoint:network:Network  network")
+    children = [line for line in tree[component + 1 :] if line.startswith("    ")]
+    assert "    aws:ec2/vpc:Vpc  net-vpc" in children
+    names = [line.split()[-1] for line in children]
+    assert names == sorted(names)  # stable: by name (stable_order)
 
 
 def test_mandatory_violation_exits_1_with_the_message(monkeypatch: pytest.MonkeyPatch, project: Path) -> None:

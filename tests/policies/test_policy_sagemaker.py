@@ -129,8 +129,11 @@ def test_single_subnet_model_fails_in_every_stack(stack: str) -> None:
     graph = mutate(happy_graph(stack), "serving-model", lambda i: i["vpcConfig"].update(subnets=[None]))
     graph = relink(graph, "serving-model", "vpcConfig", "net-private-a", "net-endpoint-sg")
     [message] = messages(graph, "sagemaker-model-subnet-azs")
-    assert "model 'serving-model' of endpoint 'serving-endpoint' is placed in 1 subnet(s)" in message
-    assert "add a private subnet in a second AZ" in message
+    assert message == (
+        "model 'serving-model' of endpoint 'serving-endpoint': 1 subnet(s); SageMaker needs at least two "
+        "subnets in distinct Availability Zones, even for one instance. Fix: place it in two or more "
+        "subnets in distinct Availability Zones (azCount: 2 or more)"
+    )
 
 
 def test_subnets_all_in_one_az_fail() -> None:
@@ -156,14 +159,17 @@ def test_single_az_production_stack_fails() -> None:
 def test_production_variant_with_fewer_instances_than_azs_fails() -> None:
     graph = mutate(happy_graph(), CONFIG, _variant({"initialInstanceCount": 2.0}))
     [message] = messages(graph, "sagemaker-variant-instance-count-az")
-    assert "variant 'AllTraffic' starts with 2 instance(s) over 3 Availability Zones" in message
-    assert "at least 3" in message
+    assert message == (
+        "endpoint 'serving-endpoint' variant 'AllTraffic' (initial 2, minimum 3): production runs as few "
+        "as 2 instance(s) over 3 Availability Zones, so a zone has none. Fix: keep at least 3 instances "
+        "(the initial count and the autoscaling minimum)"
+    )
 
 
 def test_production_autoscaling_minimum_below_az_count_fails() -> None:
     graph = mutate(happy_graph(), TARGET, lambda i: i.update(minCapacity=1.0))
     [message] = messages(graph, "sagemaker-variant-instance-count-az")
-    assert "may scale in to 1 instance(s) over 3 Availability Zones" in message
+    assert "(initial 3, minimum 1): production runs as few as 1 instance(s) over 3 Availability" in message
 
 
 def test_instance_count_per_az_does_not_apply_to_dev() -> None:
@@ -179,8 +185,11 @@ def test_instance_count_per_az_does_not_apply_to_dev() -> None:
 def test_burstable_type_in_production_fails() -> None:
     graph = mutate(happy_graph(), CONFIG, _variant({"instanceType": "ml.t2.medium"}))
     [message] = messages(graph, "sagemaker-variant-instance-type-burstable")
-    assert "'serving-config' variant 'AllTraffic' uses burstable ml.t2.medium in production" in message
-    assert "ml.c5.large" in message
+    assert message == (
+        "endpoint configuration 'serving-config' variant 'AllTraffic': ml.t2.medium is burstable: it "
+        "throttles to its CPU baseline when credits run out and cannot be autoscaled. Fix: use a "
+        "non-burstable type in production, such as ml.c5.xlarge or ml.m5.large"
+    )
 
 
 def test_burstable_type_in_dev_passes() -> None:
@@ -200,14 +209,19 @@ def test_production_is_also_recognised_by_the_default_environment_tag() -> None:
     assert len(messages(tagged, "sagemaker-variant-instance-type-burstable")) == 1
 
 
-def test_production_stack_names_are_configurable() -> None:
-    graph = rename_stack(mutate(happy_graph(), CONFIG, _variant({"instanceType": "ml.t2.large"})), "live")
-    assert (
-        len(
-            messages(graph, "sagemaker-variant-instance-type-burstable", {"productionEnvironments": ["live"]})
-        )
-        == 1
+def test_the_environment_tag_wins_over_the_stack_name() -> None:
+    # One meaning of production (stackcore.rules.stack_is_production): the tag when set, else the name.
+    graph = mutate(happy_graph(), CONFIG, _variant({"instanceType": "ml.t2.large"}))
+    tagged_dev = type(graph)(
+        project=graph.project,
+        stack=graph.stack,
+        resources=graph.resources,
+        config={"aws:defaultTags": {"tags": {"environment": "dev"}}},
     )
+    assert graph.stack == "prod"
+    assert len(messages(graph, "sagemaker-variant-instance-type-burstable")) == 1
+    assert messages(tagged_dev, "sagemaker-variant-instance-type-burstable") == []
+
 
 
 # sagemaker-endpoint-config-kms-key
@@ -297,7 +311,11 @@ def test_autoscaling_a_burstable_variant_fails_in_every_stack(stack: str) -> Non
     found = messages(graph, "appautoscaling-target-burstable-variant")
     assert len(found) == 2  # the target and the policy
     assert "'serving-scaling-target' autoscales endpoint 'serving-endpoint' variant 'AllTraffic'" in found[0]
-    assert "RegisterScalableTarget rejects burstable types" in found[0]
+    assert found[0].endswith(
+        ": ml.t2.medium is burstable and Application Auto Scaling refuses burstable variants "
+        "(RegisterScalableTarget). Fix: turn autoscaling off (autoscaling: false) or use a non-burstable "
+        "type such as ml.c5.xlarge"
+    )
 
 
 # sagemaker-endpoint-deployment-rollback (production)
@@ -307,13 +325,16 @@ def test_production_endpoint_without_deployment_config_fails() -> None:
     graph = mutate(happy_graph(), ENDPOINT, lambda i: i.pop("deploymentConfig"))
     found = messages(graph, "sagemaker-endpoint-deployment-rollback")
     assert any("endpoint 'serving-endpoint' has no update policy" in m for m in found)
-    assert any("has no auto-rollback alarms" in m for m in found)
+    assert any("would not roll back on the latency and error alarms" in m for m in found)
 
 
 def test_production_blue_green_without_rollback_alarms_fails() -> None:
     graph = mutate(happy_graph(), ENDPOINT, lambda i: i["deploymentConfig"].pop("autoRollbackConfiguration"))
     [message] = messages(graph, "sagemaker-endpoint-deployment-rollback")
-    assert "has no auto-rollback alarms" in message
+    assert message == (
+        "endpoint 'serving-endpoint': a production update would not roll back on the latency and error "
+        "alarms. Fix: set autoRollback: true (deploymentConfig.autoRollbackConfiguration with the alarms)"
+    )
 
 
 def test_rolling_update_in_production_fails_unless_allowed_by_config() -> None:

@@ -62,9 +62,11 @@ def test_slash_28_subnets_under_a_fleet_of_20_fail(graphs: dict[str, ResourceGra
     found = failing(_run(graph))
     subnet_messages = found["ec2-subnet-endpoint-addresses"]
     assert len(subnet_messages) == 3
-    assert "subnet 'network-private-1' (10.40.0.0/28, 16 addresses) needs" in subnet_messages[0]
-    assert "14 peak instance(s) of endpoint-endpoint" in subnet_messages[0]
-    assert "or larger" in subnet_messages[0]
+    assert subnet_messages[0].startswith(
+        "subnet 'network-private-1' (10.40.0.0/28): a /28 has 16 addresses but each subnet needs 42 "
+        "(14 peak instance(s) of endpoint-endpoint x 2 IPs"
+    )
+    assert subnet_messages[0].endswith("Fix: use /26 subnets or larger (subnetPrefixLength 26 or less)")
     assert "sagemaker-endpoint-instance-quota" in found  # 40 at the peak of a blue/green update
 
 
@@ -81,10 +83,11 @@ def test_burstable_instance_type_in_production_fails(graphs: dict[str, ResourceG
 
     found = failing(_run(mutate_type(graphs["prod"], CONFIGURATION, t2)))
     assert (
-        "uses burstable ml.t2.medium in production" in found["sagemaker-variant-instance-type-burstable"][0]
+        "'AllTraffic': ml.t2.medium is burstable: it throttles"
+        in found["sagemaker-variant-instance-type-burstable"][0]
     )
     assert (
-        "RegisterScalableTarget rejects burstable types"
+        "Application Auto Scaling refuses burstable variants (RegisterScalableTarget)"
         in found["appautoscaling-target-burstable-variant"][0]
     )
 
@@ -116,8 +119,8 @@ def test_dev_with_autoscaling_on_its_burstable_type_fails(graphs: dict[str, Reso
     graph = type(dev)(project=dev.project, stack="dev", resources=(*dev.resources, target), config=dev.config)
     [message] = failing(_run(graph))["appautoscaling-target-burstable-variant"]
     assert (
-        "'hand-written-scaling' autoscales endpoint 'endpoint-endpoint' variant 'AllTraffic' on burstable"
-        in message
+        "'hand-written-scaling' autoscales endpoint 'endpoint-endpoint' variant 'AllTraffic': "
+        "ml.t2.medium is burstable" in message
     )
 
 

@@ -33,12 +33,6 @@ def test_botocore_lists_the_types_the_stacks_use():
     assert {"ml.t2.medium", "ml.c5.xlarge", "ml.g4dn.xlarge"} <= sagemaker_instance_types()
 
 
-def test_prod_refuses_a_burstable_type():
-    error = config_error("prod", instanceType="ml.t2.large", autoscaling=False)
-    assert "ml.t2.large is burstable" in problem(error, "instanceType")
-    assert "use a non-burstable type in prod" in problem(error, "instanceType")
-
-
 def test_autoscaling_a_burstable_type_is_refused_in_dev_too():
     error = config_error(
         "dev",
@@ -49,19 +43,12 @@ def test_autoscaling_a_burstable_type_is_refused_in_dev_too():
     )
     assert error.keys == ("autoscaling",)
     assert "Application Auto Scaling refuses burstable variants" in str(error)
-    assert "set autoscaling: false" in str(error)
+    assert "turn autoscaling off (autoscaling: false)" in str(error)
 
 
 def test_initial_count_outside_min_and_max_is_refused():
     error = config_error("prod", initialInstanceCount=7)
     assert "min 3 <= initial 7 <= max 6 does not hold" in problem(error, "initialInstanceCount")
-
-
-def test_prod_needs_an_instance_in_every_zone():
-    error = config_error("prod", minInstances=2, initialInstanceCount=2)
-    assert error.keys == ("minInstances",)
-    assert "prod runs 2 instance(s) over 3 Availability Zones" in str(error)
-    assert "set minInstances to at least 3" in str(error)
 
 
 def test_one_zone_is_refused_even_for_dev():
@@ -76,7 +63,7 @@ def test_subnets_too_small_for_the_blue_green_peak_name_the_prefix_to_use():
     message = problem(error, "subnetPrefixLength")
     assert "a /28 has 16 addresses but each subnet needs 20" in message
     assert "peak fleet 12 x 2 addresses over 3 subnets, 5 VPC endpoint ENIs, 10% headroom" in message
-    assert "set subnetPrefixLength to 27 or less" in message
+    assert "use /27 subnets or larger (subnetPrefixLength 27 or less)" in message
 
 
 def test_rolling_update_needs_fewer_addresses_than_blue_green():
@@ -115,7 +102,6 @@ def test_every_problem_is_reported_together():
         logRetentionDays=10,
     )
     assert {
-        "instanceType",
         "autoscaling",
         "lambdaTimeoutSeconds",
         "rollingBatchPercent",
@@ -142,11 +128,6 @@ def test_missing_local_model_tells_how_to_make_one(tmp_path):
     error = config_error("dev", modelDir=str(tmp_path / "nothing-here"))
     assert "has no xgboost-model file" in problem(error, "modelDir")
     assert "run `make demo-model`" in problem(error, "modelDir")
-
-
-def test_prod_must_roll_back_on_alarms():
-    error = config_error("prod", autoRollback=False)
-    assert "set autoRollback: true" in problem(error, "autoRollback")
 
 
 def test_a_vpc_too_small_for_its_subnets_is_refused():
@@ -186,7 +167,7 @@ def test_endpoint_name_is_a_valid_sagemaker_name_unique_per_stack():
             "minInstances",
             "set minInstances to 1 or more",
         ),
-        ("prod", {"invocationsPerInstanceTarget": 0}, "invocationsPerInstanceTarget", "run make capacity"),
+        ("prod", {"invocationsPerInstanceTarget": 0}, "invocationsPerInstanceTarget", "derives it"),
         ("prod", {"scaleInCooldownSeconds": -5}, "scaleInCooldownSeconds", "use 0 or more seconds"),
         ("prod", {"trafficStepPercent": 0}, "trafficStepPercent", "choose 1-50"),
         (

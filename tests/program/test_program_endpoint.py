@@ -237,7 +237,7 @@ def test_prod_scales_on_invocations_per_instance_between_min_and_max(prod):
 
 
 def test_endpoint_args_refuse_autoscaling_a_burstable_type():
-    with pytest.raises(ValueError, match="burstable and cannot be autoscaled"):
+    with pytest.raises(ValueError, match="Application Auto Scaling refuses burstable variants"):
         EndpointArgs(
             context=None,  # type: ignore[arg-type]  # never reached: the check comes first
             endpoint_name="e",

@@ -28,7 +28,7 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from lib import fleet
-from tools.capacity import report, sizing, stack
+from tools.capacity import cpu, ramp, report, sizing, stack
 from tools.capacity.load import LoadEngineError, Plan, RampOutcome, run_ramp
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -44,6 +44,8 @@ _PREFLIGHT_TIMEOUT_SECONDS = 10.0
 
 EXIT_NO_CAPACITY = 1
 """The run completed but no step met the objective: the files are written, no settings derived."""
+DEFAULT_MASTER_PORT = 5557
+"""Locust's own default master port."""
 EXIT_ERROR = 2
 """Bad arguments, an unreachable or refusing server, or a failed load engine."""
 
@@ -63,6 +65,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be 1 or more, got {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"cannot be negative, got {text}")
     return value
 
 
@@ -110,40 +119,93 @@ def build_parser() -> argparse.ArgumentParser:
         "--records", type=_positive_int, default=1, help="demo payload: CSV records per request (default 1)"
     )
 
-    ramp = parser.add_argument_group("ramp and budgets")
-    ramp.add_argument(
+    ramp_group = parser.add_argument_group("ramp and budgets")
+    ramp_group.add_argument(
         "--start-users", type=_positive_int, default=1, help="users at the first step (default 1)"
     )
-    ramp.add_argument("--step-users", type=_positive_int, default=4, help="users added per step (default 4)")
-    ramp.add_argument(
+    ramp_group.add_argument(
+        "--step-users", type=_positive_int, default=4, help="users added per step (default 4)"
+    )
+    ramp_group.add_argument(
         "--max-users", type=_positive_int, default=32, help="users at the last step (default 32)"
     )
-    ramp.add_argument(
+    ramp_group.add_argument(
         "--step-seconds", type=_positive_float, default=10.0, help="measurement window per step (default 10)"
     )
-    ramp.add_argument(
+    ramp_group.add_argument(
         "--warmup-seconds",
         type=_non_negative_float,
         default=1.0,
         help="unmeasured time after the users of a step start (default 1)",
     )
-    ramp.add_argument(
+    ramp_group.add_argument(
         "--max-seconds",
         type=_positive_float,
         default=300.0,
         help="time budget for the whole ramp (default 300)",
     )
-    ramp.add_argument(
+    ramp_group.add_argument(
         "--max-requests",
         type=_positive_int,
         default=1_000_000,
         help="request budget for the whole ramp (default 1,000,000)",
     )
-    ramp.add_argument(
+    ramp_group.add_argument(
         "--p99-ms",
         type=_positive_float,
         help=f"p99 latency objective (default: the stack's {MODEL_LATENCY_KEY}, the latency alarm "
         f"that rolls a deployment back; {DEFAULT_P99_MS:g} without one)",
+    )
+    ramp_group.add_argument(
+        "--cpu-target",
+        type=_positive_float,
+        default=ramp.DEFAULT_CPU_TARGET_PERCENT,
+        help="highest server CPU (percent of the CPUs it may use) the operating point may have "
+        f"(default {ramp.DEFAULT_CPU_TARGET_PERCENT:g}, the seed's rule); needs the server's CPU: a local "
+        "server's process tree, or --endpoint-name for CloudWatch",
+    )
+    ramp_group.add_argument(
+        "--no-refine",
+        dest="refine",
+        action="store_false",
+        help="do not bisect the users between the last good and the first bad step",
+    )
+
+    cpu_group = parser.add_argument_group("server CPU")
+    cpu_group.add_argument(
+        "--server-pid",
+        type=_positive_int,
+        help="local server's root process (default: whatever listens on the URL's port, or the "
+        "started container)",
+    )
+    cpu_group.add_argument(
+        "--endpoint-name",
+        help="deployed endpoint to read CPU, memory and invocation metrics for from CloudWatch",
+    )
+    cpu_group.add_argument("--region", help="AWS region of --endpoint-name (default: the stack's aws:region)")
+
+    generators = parser.add_argument_group("load generators")
+    generators.add_argument(
+        "--generators",
+        type=_non_negative_int,
+        default=0,
+        help="run the users in a Locust master and N worker processes (default 0: one process)",
+    )
+    generators.add_argument(
+        "--master-bind",
+        help="with --generators N: bind the master to this address and wait for N workers started "
+        "elsewhere with `python -m tools.capacity --worker --master-host HOST`",
+    )
+    generators.add_argument(
+        "--master-port",
+        type=_positive_int,
+        help=f"Locust master port (default {DEFAULT_MASTER_PORT} with --master-bind)",
+    )
+    generators.add_argument(
+        "--worker-wait-seconds",
+        type=_positive_float,
+        default=60.0,
+        help="how long the master waits for its workers to connect (default 60)",
     )
 
     sizing_group = parser.add_argument_group("sizing")
@@ -279,10 +341,27 @@ def preflight(url: str, payload: Payload, headers: dict[str, str]) -> str:
         ) from None
 
 
+@dataclass(frozen=True, kw_only=True)
+class Target:
+    url: str
+    server_pid: int | None
+    """The local server's root process, for its CPU; None when it is not on this machine."""
+
+
+def _local_server_pid(args: argparse.Namespace, url: str) -> int | None:
+    if args.server_pid is not None:
+        return int(args.server_pid)
+    parts = urlsplit(url)
+    if not check_url(url):
+        return None
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return cpu.listening_pid(port)
+
+
 @contextlib.contextmanager
-def _target_url(args: argparse.Namespace, out: TextIO) -> Iterator[str]:
+def _target(args: argparse.Namespace, out: TextIO) -> Iterator[Target]:
     if args.model_dir is None:
-        yield args.url
+        yield Target(url=args.url, server_pid=_local_server_pid(args, args.url))
         return
     # Imported only here: the command also measures remote URLs, with no container code needed.
     from tools.serving import ContainerStartError, running_container  # noqa: PLC0415
@@ -295,7 +374,7 @@ def _target_url(args: argparse.Namespace, out: TextIO) -> Iterator[str]:
     try:
         with running_container(args.model_dir, workers=args.workers) as container:
             print(f"capacity: started the local container (pid {container.pid}) at {container.url}", file=out)
-            yield f"{container.url}/invocations"
+            yield Target(url=f"{container.url}/invocations", server_pid=container.pid)
     except ContainerStartError as error:
         raise CapacityError(f"the local container did not start: {error}") from None
 
@@ -307,16 +386,30 @@ def _local_cpus(args: argparse.Namespace) -> int:
     return min(cpus, args.workers) if args.model_dir is not None and args.workers else cpus
 
 
-def _print_step(step: sizing.StepResult, p99_ms: float, out: TextIO) -> None:
+STEP_HEADER = (
+    f"{'users':>6} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7} "
+    f"{'srv CPU':>8} {'gen CPU':>8}"
+)
+
+
+def step_line(step: sizing.StepResult, p99_ms: float, cpu_target: float | None) -> str:
+    """One step as the progress line printed while the test runs."""
+
     def ms(value: float | None) -> str:
         return f"{value:8.1f}" if value is not None else "       -"
 
-    verdict = "ok" if step.meets(p99_ms) else step.why_not(p99_ms)
-    print(
+    def percent(value: float | None) -> str:
+        return f"{value:7.0f}%" if value is not None else "       -"
+
+    verdict = ramp.why_broken(step, p99_ms, cpu_target) or "ok"
+    if step.generator_saturated:
+        verdict += "; generator saturated (over 90% CPU)"
+    if step.phase == "refine":
+        verdict += " (knee refinement)"
+    return (
         f"{step.users:6d} {step.rps:9.1f} {ms(step.p50_ms)} {ms(step.p95_ms)} {ms(step.p99_ms)} "
-        f"{step.errors:7d}  {verdict}",
-        file=out,
-        flush=True,
+        f"{step.errors:7d} {percent(step.server_cpu_percent)} "
+        f"{percent(step.generator_cpu_percent)}  {verdict}"
     )
 
 
@@ -406,11 +499,13 @@ class Measurement:
     url: str
     model_version: str
     outcome: RampOutcome
+    server_pid: int | None
 
 
 def measure(args: argparse.Namespace, prepared: Prepared, out: TextIO) -> Measurement:
     """Check the target answers the payload, then run the Locust ramp, printing each step."""
-    with _target_url(args, out) as url:
+    with _target(args, out) as target:
+        url = target.url
         model_version = preflight(url, prepared.payload, prepared.headers)
         users = prepared.users
         version = f", model version {model_version}" if model_version else ""
@@ -419,7 +514,20 @@ def measure(args: argparse.Namespace, prepared: Prepared, out: TextIO) -> Measur
             f"users {users[0]}..{users[-1]}, {args.step_seconds:g} s a step{version}",
             file=out,
         )
-        print(f"{'users':>6} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7}", file=out)
+        generators = (
+            "one Locust process"
+            if not args.generators
+            else f"a Locust master and {args.generators} worker(s)"
+            + (f" connecting to {args.master_bind}" if args.master_bind else " on this machine")
+        )
+        if target.server_pid is not None:
+            server_cpu = f"server CPU: process tree of PID {target.server_pid}"
+        elif args.endpoint_name:
+            server_cpu = f"server CPU: CloudWatch, endpoint {args.endpoint_name}, after the run"
+        else:
+            server_cpu = "server CPU: not measured (give --server-pid or --endpoint-name)"
+        print(f"capacity: load from {generators}; {server_cpu}", file=out)
+        print(STEP_HEADER, file=out)
         plan = Plan(
             url=url,
             payload=prepared.payload.body,
@@ -430,20 +538,32 @@ def measure(args: argparse.Namespace, prepared: Prepared, out: TextIO) -> Measur
             p99_ms=args.p99_ms,
             max_seconds=args.max_seconds,
             max_requests=args.max_requests,
+            cpu_target=args.cpu_target,
+            refine=args.refine,
+            server_pid=target.server_pid,
+            generators=args.generators,
+            master_bind=args.master_bind,
+            master_port=args.master_port,
+            worker_wait_seconds=args.worker_wait_seconds,
         )
         try:
-            outcome = run_ramp(plan, on_step=lambda step: _print_step(step, args.p99_ms, out))
+            outcome = run_ramp(
+                plan,
+                on_step=lambda step: print(
+                    step_line(step, args.p99_ms, args.cpu_target), file=out, flush=True
+                ),
+            )
         except LoadEngineError as error:
             raise CapacityError(str(error)) from None
     print(f"stopped: {outcome.stop_reason}", file=out)
     if outcome.generator_saturated:
         print(
-            "warning: the load generator (one Locust process) went above 90% CPU: the throughput may be "
-            "its limit rather than the server's, so the capacity is a lower bound. Run it on another "
-            "machine than the server, or use fewer users.",
+            "warning: a load generator process went above 90% CPU (the steps say which): the throughput "
+            "may be its limit rather than the server's, so the capacity is a lower bound. Add generators "
+            "(--generators N), run them on other machines than the server, or use fewer users.",
             file=out,
         )
-    return Measurement(url=url, model_version=model_version, outcome=outcome)
+    return Measurement(url=url, model_version=model_version, outcome=outcome, server_pid=target.server_pid)
 
 
 def measure_and_size(args: argparse.Namespace, out: TextIO) -> int:
@@ -455,7 +575,8 @@ def measure_and_size(args: argparse.Namespace, out: TextIO) -> int:
     started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     measurement = measure(args, prepared, out)
     steps = measurement.outcome.steps
-    chosen = sizing.choose_operating_point(steps, args.p99_ms)
+    point = ramp.choose_operating_point(steps, args.p99_ms, args.cpu_target)
+    chosen = point.step
     payload = prepared.payload
     record: dict[str, Any] = {
         "started_at": started_at,
@@ -469,11 +590,18 @@ def measure_and_size(args: argparse.Namespace, out: TextIO) -> int:
         },
         "p99_objective_ms": args.p99_ms,
         "settings": _settings_used(args),
-        "steps": [report.step_record(step, args.p99_ms) for step in steps],
+        "cpu_target_percent": args.cpu_target,
+        "server_cpu_source": _cpu_source(measurement, args),
+        "generators": args.generators,
+        "steps": [report.step_record(step, args.p99_ms, args.cpu_target) for step in steps],
         "stop_reason": measurement.outcome.stop_reason,
-        "objective_broken": bool(steps) and not steps[-1].meets(args.p99_ms),
+        "objective_broken": any(not step.meets(args.p99_ms) for step in steps),
         "generator_saturated": measurement.outcome.generator_saturated,
-        "operating_point": None if chosen is None else report.step_record(chosen, args.p99_ms),
+        "operating_point": None
+        if chosen is None
+        else report.step_record(chosen, args.p99_ms, args.cpu_target),
+        "operating_point_limit": point.limit.value,
+        "operating_point_reason": point.explanation,
         "measured_near_operating_fraction": None,
         "scaling": {"factor": prepared.scaling.factor, "explanation": prepared.scaling.explanation},
         "fleet": None,
@@ -484,7 +612,7 @@ def measure_and_size(args: argparse.Namespace, out: TextIO) -> int:
 
     if chosen is None:
         report.write_json(json_path, record)
-        report.draw_chart(png_path, steps, None, args.p99_ms, title)
+        report.draw_chart(png_path, steps, None, args.p99_ms, title, cpu_target=args.cpu_target)
         first = steps[0].why_not(args.p99_ms) if steps else "none ran"
         print(
             f"\nNo step met the objective (p99 <= {args.p99_ms:g} ms, no errors); the first step: {first}. "
@@ -499,20 +627,26 @@ def measure_and_size(args: argparse.Namespace, out: TextIO) -> int:
     context = prepared.context
     values = stack.stack_settings(settings, args.instance_type)
     record["measured_near_operating_fraction"] = (
-        None if near is None else report.step_record(near, args.p99_ms)
+        None if near is None else report.step_record(near, args.p99_ms, args.cpu_target)
     )
     record["fleet"] = report.fleet_record(settings)
     record["stack"] = args.stack
     record["stack_settings"] = values
     report.write_json(json_path, record)
-    report.draw_chart(png_path, steps, chosen, args.p99_ms, title)
+    report.draw_chart(png_path, steps, chosen, args.p99_ms, title, cpu_target=args.cpu_target)
 
     summary = _summary(args, chosen=chosen, near=near, scaling=prepared.scaling, settings=settings)
+    summary.insert(2, f"Chosen by: {point.limit.value} ({point.explanation})")
     summary += _stack_checks(args, settings, context)
-    if steps[-1].meets(args.p99_ms):
+    if point.limit is ramp.Limit.NONE:
         summary.append(
             f"note: no step broke the objective ({measurement.outcome.stop_reason}), so the server may "
             "sustain more than this: raise --max-users (or the budgets) to find its limit."
+        )
+    elif point.limit is ramp.Limit.SATURATION:
+        summary.append(
+            "note: throughput stopped rising while latency rose: the server is saturated beyond the "
+            "chosen step, whatever the objective allows."
         )
     if not urlsplit(measurement.url).path.endswith("/invocations"):
         summary.append(
@@ -535,6 +669,14 @@ def measure_and_size(args: argparse.Namespace, out: TextIO) -> int:
         print(f"\nwarning: Pulumi.yaml declares no {', '.join(undeclared)}: check the key names", file=out)
     print(f"\nSaved {json_path} and {png_path}", file=out)
     return 0
+
+
+def _cpu_source(measurement: Measurement, args: argparse.Namespace) -> str | None:
+    if measurement.server_pid is not None:
+        return f"process tree of PID {measurement.server_pid}"
+    if args.endpoint_name:
+        return f"CloudWatch CPUUtilization of endpoint {args.endpoint_name} / its vCPUs"
+    return None
 
 
 def _stack_checks(
@@ -588,7 +730,12 @@ def _summary(
     lines = [
         "",
         f"Measured capacity: {chosen.rps:,.1f} req/s at {_users(chosen.users)} "
-        f"(p99 {chosen.p99_ms:.1f} ms <= {args.p99_ms:g} ms, no errors)",
+        f"(p99 {chosen.p99_ms:.1f} ms <= {args.p99_ms:g} ms, no errors"
+        + (
+            f", server CPU {chosen.server_cpu_percent:.0f}% <= {args.cpu_target:g}%)"
+            if chosen.server_cpu_percent is not None
+            else ", server CPU not measured)"
+        ),
         f"Scaling: {scaling.explanation}",
         f"One {itype}: MAX_RPS {settings.instance_rps:,.1f} req/s",
         "Scaling target (SageMakerVariantInvocationsPerInstance, per minute per instance): "

@@ -9,7 +9,10 @@ overruns the time budget by more than a grace period.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -45,6 +48,18 @@ class Plan:
     max_requests: int
     request_timeout_seconds: float = 60.0
     """SageMaker's own limit on an invocation (AWS-FACTS.md)."""
+    cpu_target: float | None = None
+    """A step whose server CPU (when measured) is above this percentage breaks a limit."""
+    refine: bool = True
+    """Bisect the users between the last good and the first bad step."""
+    server_pid: int | None = None
+    """The local server's root process, whose process tree's CPU each window measures."""
+    generators: int = 0
+    """0: the users run in the engine's process; N: a Locust master and N worker processes."""
+    master_bind: str | None = None
+    """With ``generators``: bind the master here and wait for N remote workers instead of starting them."""
+    master_port: int | None = None
+    worker_wait_seconds: float = 60.0
 
     def to_json(self) -> str:
         return json.dumps(
@@ -59,6 +74,13 @@ class Plan:
                 "max_seconds": self.max_seconds,
                 "max_requests": self.max_requests,
                 "request_timeout_seconds": self.request_timeout_seconds,
+                "cpu_target": self.cpu_target,
+                "refine": self.refine,
+                "server_pid": self.server_pid,
+                "generators": self.generators,
+                "master_bind": self.master_bind,
+                "master_port": self.master_port,
+                "worker_wait_seconds": self.worker_wait_seconds,
             }
         )
 
@@ -68,7 +90,7 @@ class RampOutcome:
     steps: list[StepResult] = field(default_factory=list)
     stop_reason: str = ""
     generator_saturated: bool = False
-    """Locust's process went above 90% CPU: the throughput may be the generator's limit."""
+    """A load generator process went above 90% CPU in some step: the throughput may be its limit."""
 
 
 def _step_from_record(record: Mapping[str, Any]) -> StepResult:
@@ -81,7 +103,18 @@ def _step_from_record(record: Mapping[str, Any]) -> StepResult:
         p95_ms=record["p95_ms"],
         p99_ms=record["p99_ms"],
         error_kinds={str(k): int(v) for k, v in record["error_kinds"].items()},
+        server_cpu_percent=record.get("server_cpu_percent"),
+        generator_cpu_percent=record.get("generator_cpu_percent"),
+        phase=str(record.get("phase", "ramp")),
+        started_at=record.get("started_at"),
+        ended_at=record.get("ended_at"),
     )
+
+
+def _kill_group(pid: int) -> None:
+    """Kill the engine and the worker processes it started (its own process group)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
 
 
 def run_ramp(plan: Plan, on_step: Callable[[StepResult], None] | None = None) -> RampOutcome:
@@ -89,6 +122,7 @@ def run_ramp(plan: Plan, on_step: Callable[[StepResult], None] | None = None) ->
     steps: list[StepResult] = []
     stop_reason = ""
     generator_saturated = False
+    engine_error = ""
     with tempfile.TemporaryFile() as stderr:
         child = subprocess.Popen(
             [sys.executable, "-m", "tools.capacity.engine"],
@@ -97,13 +131,15 @@ def run_ramp(plan: Plan, on_step: Callable[[StepResult], None] | None = None) ->
             stderr=stderr,
             cwd=REPO_ROOT,
             text=True,
+            # Its own process group: the engine's Locust workers go with it when it is stopped.
+            start_new_session=True,
         )
         killed = threading.Event()
 
         def kill_overrun() -> None:
             if child.poll() is None:
                 killed.set()
-                child.kill()
+                _kill_group(child.pid)
 
         watchdog = threading.Timer(plan.max_seconds + _WATCHDOG_GRACE_SECONDS, kill_overrun)
         watchdog.start()
@@ -119,6 +155,8 @@ def run_ramp(plan: Plan, on_step: Callable[[StepResult], None] | None = None) ->
                     steps.append(step)
                     if on_step is not None:
                         on_step(step)
+                elif record["type"] == "error":
+                    engine_error = str(record["message"])
                 elif record["type"] == "done":
                     stop_reason = str(record["reason"])
                     generator_saturated = bool(record["generator_saturated"])
@@ -126,7 +164,7 @@ def run_ramp(plan: Plan, on_step: Callable[[StepResult], None] | None = None) ->
         finally:
             watchdog.cancel()
             if child.poll() is None:
-                child.kill()
+                _kill_group(child.pid)
                 child.wait()
         stderr.seek(0)
         errors = stderr.read().decode(errors="replace").strip()
@@ -135,6 +173,8 @@ def run_ramp(plan: Plan, on_step: Callable[[StepResult], None] | None = None) ->
             f"the load engine overran its {plan.max_seconds:g} s budget by {_WATCHDOG_GRACE_SECONDS:g} s "
             f"and was stopped after {len(steps)} step(s)"
         )
+    if engine_error:
+        raise LoadEngineError(f"the load engine stopped: {engine_error}")
     if returncode != 0 or not stop_reason:
         tail = "\n".join(errors.splitlines()[-20:])
         raise LoadEngineError(f"the load engine failed (exit code {returncode}):\n{tail}")

@@ -22,6 +22,8 @@ DEFAULT_SAFETY_FACTOR = 0.5
 DEFAULT_OPERATING_FRACTION = 0.8
 """Run an instance at about 80% of the throughput it sustains within the objective, error-free."""
 
+GENERATOR_SATURATED_PERCENT = 90.0
+"""A Locust process above this share of one core is itself the bottleneck (Locust's own warning)."""
 
 
 def ramp_users(start: int, step: int, max_users: int) -> list[int]:
@@ -67,6 +69,25 @@ class StepResult:
     """Latency percentiles of the window's requests; None when none completed."""
     error_kinds: Mapping[str, int] = field(default_factory=dict)
     """Failures by kind (``HTTP 503``, ``ConnectionRefusedError``...), to say why a step failed."""
+    server_cpu_percent: float | None = None
+    """The server's CPU over the window, in percent of the CPUs it may use (local: its whole
+    process tree; deployed: CloudWatch ``CPUUtilization`` / vCPUs); None when not measured."""
+    generator_cpu_percent: float | None = None
+    """The busiest load generator process's CPU over the window, in percent of one core."""
+    phase: str = "ramp"
+    """``ramp`` (the planned users) or ``refine`` (users bisected between the last good and the
+    first bad step)."""
+    started_at: float | None = None
+    ended_at: float | None = None
+    """The window's wall-clock bounds (Unix seconds), to read the endpoint's metrics for it."""
+
+    @property
+    def generator_saturated(self) -> bool:
+        """A generator process went above 90% of a core: the throughput may be its limit."""
+        return (
+            self.generator_cpu_percent is not None
+            and self.generator_cpu_percent > GENERATOR_SATURATED_PERCENT
+        )
 
     def __post_init__(self) -> None:
         if self.users < 1 or self.seconds <= 0:

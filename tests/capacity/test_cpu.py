@@ -1,0 +1,65 @@
+"""Server CPU for the capacity tool: a whole process tree, and the server found from its port."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from urllib.parse import urlsplit
+
+from tools.capacity import cpu
+
+from .conftest import StubServer
+
+# A parent that sleeps and a child that spins: only the tree measurement sees the child's CPU.
+SPINNING_CHILD = """
+import subprocess, sys, time
+spin = "import time\\nend = time.time() + 20\\nwhile time.time() < end: pass"
+child = subprocess.Popen([sys.executable, "-c", spin])
+print("ready", flush=True)
+time.sleep(20)
+"""
+
+
+def test_the_whole_process_tree_counts_not_just_the_root():
+    parent = subprocess.Popen([sys.executable, "-c", SPINNING_CHILD], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        assert parent.stdout.readline().strip() == "ready"
+        tree = cpu.CpuWindow(parent.pid, tree=True, cpus=1.0)
+        root_only = cpu.CpuWindow(parent.pid, tree=False, cpus=1.0)
+        tree.start()
+        root_only.start()
+        time.sleep(1.0)
+        tree_percent, root_percent = tree.stop(), root_only.stop()
+    finally:
+        for process in cpu.psutil.Process(parent.pid).children(recursive=True):
+            process.kill()
+        parent.kill()
+        parent.wait()
+    assert tree_percent is not None
+    assert root_percent is not None
+    assert root_percent < 10  # the sleeping parent
+    assert tree_percent > 30  # the spinning child, even on a busy shared machine
+    assert tree_percent > root_percent + 20
+
+
+def test_usable_cpus_is_at_most_the_affinity():
+    assert 0 < cpu.usable_cpus(os.getpid()) <= len(os.sched_getaffinity(0))
+
+
+def test_the_process_listening_on_a_port_is_found(stub_server: StubServer):
+    url = stub_server()
+    port = urlsplit(url).port
+    assert port is not None
+    assert cpu.listening_pid(port) == os.getpid()  # the stand-in serves from this test process
+
+
+def test_nothing_listening_gives_no_pid():
+    import socket  # noqa: PLC0415
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    assert cpu.listening_pid(port) is None
