@@ -50,7 +50,7 @@ bind = [f"{_settings.bind_host}:{_settings.port}"]
 # SAGEMAKER_MODEL_SERVER_WORKERS, default 2 * cores + 1 (Gunicorn's guidance, AWS's containers).
 workers = _settings.workers
 # See the module docstring; overridable only to re-run the measurement.
-worker_class = os.environ.get(WORKER_CLASS, "gthread")
+worker_class = os.environ.get(WORKER_CLASS, "xgbserve.worker.HealthFirstWorker")
 # Threads per worker: more than the requests a worker ever has in flight, so that a /ping always
 # finds a free thread. Only SERVER_PREDICT_CONCURRENCY (default 1) of them parse and predict at
 # a time (see xgbserve.app); the others wait without using CPU or hold idle keep-alives.

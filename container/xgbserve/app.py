@@ -137,7 +137,7 @@ class Invocations:
         self.max_response_bytes = settings.max_response_bytes
         self._record_limits = record_limits(settings, model)
         version = model.version
-        self._version_headers = [
+        self.version_headers = [
             (MODEL_VERSION_HEADER, version),
             (CUSTOM_ATTRIBUTES_HEADER, custom_attributes_of(version)),
         ]
@@ -166,7 +166,7 @@ class Invocations:
         headers = [
             ("Content-Type", self._content_types[accept]),
             ("Content-Length", str(len(payload))),
-            *self._version_headers,
+            *self.version_headers,
         ]
         return 200, headers, payload
 
@@ -175,7 +175,7 @@ class Invocations:
         headers = [
             ("Content-Type", "application/json"),
             ("Content-Length", str(len(body))),
-            *self._version_headers,
+            *self.version_headers,
         ]
         return int(status), headers, body
 
@@ -249,21 +249,77 @@ class ServingMiddleware:
         return body
 
     def _log(self, environ: WSGIEnvironment, status: int, started: float) -> None:
-        entry = {
+        self.log_request(
+            environ.get("REQUEST_METHOD") or "",
+            environ.get("PATH_INFO") or "",
+            status,
+            started,
+            content_type=environ.get("CONTENT_TYPE"),
+            accept=environ.get("HTTP_ACCEPT"),
+            records=environ.get(_RECORDS_KEY, 0),
+            bytes_in=int(environ.get("CONTENT_LENGTH") or 0),
+        )
+
+    # What the worker (xgbserve.worker) uses to answer from its event loop, as the app would.
+
+    @property
+    def ping_headers(self) -> list[tuple[str, str]]:
+        return list(self._ping_headers)
+
+    @property
+    def version_headers(self) -> list[tuple[str, str]]:
+        return self.invocations.version_headers
+
+    def log_request(
+        self,
+        method: str,
+        path: str,
+        status: int,
+        started: float,
+        *,
+        content_type: str | None,
+        accept: str | None,
+        records: int = 0,
+        bytes_in: int = 0,
+        shed: bool = False,
+    ) -> None:
+        """One access-log line. ``shed``: answered 503 because the instance was overloaded (the
+        ``shed`` field is what the log-based metric for alarms counts)."""
+        entry: dict[str, Any] = {
             "ts": round(time.time(), 3),
-            "method": environ.get("REQUEST_METHOD"),
-            "path": environ.get("PATH_INFO"),
+            "method": method,
+            "path": path,
             "status": status,
             "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-            "records": environ.get(_RECORDS_KEY, 0),
-            "bytes_in": int(environ.get("CONTENT_LENGTH") or 0),
+            "records": records,
+            "bytes_in": bytes_in,
             # Client-chosen strings, cut short so that a line stays one atomic write.
-            "content_type": (environ.get("CONTENT_TYPE") or "")[:100] or None,
-            "accept": (environ.get("HTTP_ACCEPT") or "")[:100] or None,
+            "content_type": (content_type or "")[:100] or None,
+            "accept": (accept or "")[:100] or None,
             "model_version": self.version,
             "pid": self.pid,
         }
+        if shed:
+            entry["shed"] = True
         write_access_log(json.dumps(entry, separators=(",", ":")))
+
+    def shed_answer(
+        self, retry_after: int, wait: float, deadline: float
+    ) -> tuple[str, list[tuple[str, str]], bytes]:
+        """503 for a request the instance cannot answer within ``deadline``: at once, with
+        Retry-After, and a JSON body saying so (``retry_after`` in it reaches a client through
+        SageMaker, which passes the body on but not the headers)."""
+        message = (
+            f"the instance is overloaded: this request would wait about {wait:.1f} s, over the "
+            f"{deadline:g} s deadline; retry after {retry_after} s"
+        )
+        status, headers, body = self.invocations.error(HTTPStatus.SERVICE_UNAVAILABLE, message)
+        body = json.dumps(
+            {"error": message, "status": status, "overloaded": True, "retry_after": retry_after}
+        ).encode()
+        headers = [(k, str(len(body)) if k == "Content-Length" else v) for k, v in headers]
+        headers.append(("Retry-After", str(retry_after)))
+        return _status_line(status), headers, body
 
 
 def write_access_log(line: str) -> None:
@@ -384,7 +440,10 @@ def create_app(model: Model | None = None, settings: Settings | None = None) -> 
         log.exception("unexpected error serving %s %s", request.method, request.path)
         return _response(invocations.error(HTTPStatus.INTERNAL_SERVER_ERROR, "internal server error"))
 
-    app.wsgi_app = ServingMiddleware(app.wsgi_app, version, invocations)  # type: ignore[method-assign]
+    middleware = ServingMiddleware(app.wsgi_app, version, invocations)
+    app.wsgi_app = middleware  # type: ignore[method-assign]
+    # The worker's event loop answers /ping and sheds load with these (xgbserve.worker).
+    app.extensions["xgbserve"] = middleware
     return app
 
 

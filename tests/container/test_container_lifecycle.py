@@ -150,7 +150,7 @@ def test_gunicorn_settings_follow_the_environment(model_dirs: dict[str, Path]) -
     assert config["workers"] == 3
     assert config["timeout"] == 17
     assert config["bind"] == ["127.0.0.1:9123"]
-    assert config["worker_class"] == "gthread"
+    assert config["worker_class"] == "xgbserve.worker.HealthFirstWorker"
     assert config["control_socket_disable"] is True
     assert config["graceful_timeout"] < 30  # SageMaker kills 30 s after SIGTERM
 
