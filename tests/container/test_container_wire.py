@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import http.client
 import socket
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pytest
+import requests
 from container_helpers import csv_of
 
 from tools.serving import ContainerStartError, RunningContainer, running_container
@@ -81,3 +86,115 @@ def test_corrupt_pickle_that_crashes_xgboost_stops_the_server_before_any_worker(
     assert "exited with code 3" in message
     assert "serve: the model does not load:" in message
     assert "Booting worker" not in message
+
+
+SEVEN_MB = 7 * 1024 * 1024
+
+
+def test_seven_megabytes_get_a_413_that_http_client_can_read(server: RunningContainer) -> None:
+    """http.client writes the whole body before it reads: the server drains it, then answers."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        connection.request(
+            "POST", "/invocations", body=b"1," * (SEVEN_MB // 2), headers={"Content-Type": "text/csv"}
+        )
+        response = connection.getresponse()
+        assert response.status == 413
+        assert b"send fewer records per request" in response.read()
+    finally:
+        connection.close()
+
+
+def test_seven_megabytes_get_a_413_that_requests_can_read(server: RunningContainer) -> None:
+    response = requests.post(
+        f"{server.url}/invocations",
+        data=b"1," * (SEVEN_MB // 2),
+        headers={"Content-Type": "text/csv"},
+        timeout=30,
+    )
+    assert response.status_code == 413
+    assert response.json()["status"] == 413
+
+
+def test_pipelined_requests_on_one_connection_are_answered_in_order(
+    server: RunningContainer, rows: npt.NDArray[np.float32]
+) -> None:
+    body = csv_of(rows[:2])
+    invocation = HEAD + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+    ping = b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n"
+    last = b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    reply = exchange(server.port, ping + invocation + ping + last, half_close=False)
+    assert reply.count(b"HTTP/1.1 ") == 4
+    assert reply.count(b"HTTP/1.1 200 OK\r\n") == 4
+    first, second, *_ = reply.split(b"HTTP/1.1 200 OK\r\n")[1:]
+    assert first.endswith(b"\r\n\r\n")  # the ping: no body
+    assert second.split(b"\r\n\r\n", 1)[1].count(b"\n") == 2  # two CSV lines, between the pings
+
+
+def test_expect_100_continue_is_honoured(server: RunningContainer, rows: npt.NDArray[np.float32]) -> None:
+    body = csv_of(rows[:1])
+    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
+        sock.sendall(HEAD + f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n\r\n".encode())
+        assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(body)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+
+
+@pytest.fixture(scope="module")
+def impatient_server(model_dirs: dict[str, Path]) -> Iterator[RunningContainer]:
+    """One worker, one-second read deadlines: slow and stalled clients against few resources."""
+    env = {"SERVER_READ_TIMEOUT_SECONDS": "1"}
+    with running_container(model_dirs["json"], workers=1, env=env) as running:
+        yield running
+
+
+def _ping_seconds(port: int) -> float:
+    started = time.monotonic()
+    reply = exchange(port, b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout=2.0)
+    assert reply.startswith(b"HTTP/1.1 200"), reply
+    return time.monotonic() - started
+
+
+def test_slow_and_stalled_clients_hold_no_thread_and_pings_stay_fast(
+    impatient_server: RunningContainer, rows: npt.NDArray[np.float32]
+) -> None:
+    """16 connections sending a byte at a time and 256 that stall mid-head: every ping within
+    2 s, an ordinary request still served, and the stalled ones answered 408 and closed."""
+    port = impatient_server.port
+    stalled = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(256)]
+    for sock in stalled:
+        sock.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-")
+    stop = threading.Event()
+    request = HEAD + b"Content-Length: 4\r\n\r\n1,2\n"
+
+    def dribble() -> None:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            for byte in request:
+                if stop.is_set():
+                    return
+                sock.sendall(bytes([byte]))
+                time.sleep(0.05)
+
+    dribblers = [threading.Thread(target=dribble, daemon=True) for _ in range(16)]
+    for thread in dribblers:
+        thread.start()
+    try:
+        pings = [_ping_seconds(port) for _ in range(5)]
+        assert max(pings) < 2.0, pings
+        body = csv_of(rows[:1])
+        answer = exchange(
+            port, HEAD + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body
+        )
+        assert answer.startswith(b"HTTP/1.1 200")
+        # Past the one-second deadline, every stalled connection gets its 408 and is closed.
+        for sock in stalled[:8]:
+            sock.settimeout(5)
+            reply = sock.recv(65536)
+            assert reply.startswith(b"HTTP/1.1 408"), reply
+            assert b"did not arrive within 1 s" in reply
+    finally:
+        stop.set()
+        for sock in stalled:
+            sock.close()
+        for thread in dribblers:
+            thread.join(timeout=10)
