@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import socket
 import threading
 import time
@@ -198,3 +199,53 @@ def test_slow_and_stalled_clients_hold_no_thread_and_pings_stay_fast(
             sock.close()
         for thread in dribblers:
             thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def overloaded_server(model_dirs: dict[str, Path]) -> Iterator[RunningContainer]:
+    """One worker, one thread, a 0.1 s deadline: 24 clients with 1,500-record batches overload it."""
+    env = {"SERVER_THREADS": "1", "SERVER_REQUEST_DEADLINE_SECONDS": "0.1"}
+    with running_container(model_dirs["json"], workers=1, env=env) as running:
+        yield running
+
+
+def test_overload_is_shed_at_once_with_retry_after_while_pings_are_answered(
+    overloaded_server: RunningContainer, rows: npt.NDArray[np.float32]
+) -> None:
+    port = overloaded_server.port
+    batch = csv_of(rows[:1500])
+    answers: list[tuple[int, dict[str, str], bytes]] = []
+    lock = threading.Lock()
+
+    def client() -> None:
+        for _ in range(4):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            try:
+                connection.request("POST", "/invocations", body=batch, headers={"Content-Type": "text/csv"})
+                response = connection.getresponse()
+                with lock:
+                    answers.append((response.status, dict(response.getheaders()), response.read()))
+            finally:
+                connection.close()
+
+    clients = [threading.Thread(target=client) for _ in range(24)]
+    for thread in clients:
+        thread.start()
+    pings = []
+    while any(thread.is_alive() for thread in clients) and len(pings) < 20:
+        pings.append(_ping_seconds(port))
+        time.sleep(0.05)
+    for thread in clients:
+        thread.join(timeout=120)
+    statuses = sorted({status for status, _, _ in answers})
+    assert statuses == [200, 503], statuses
+    shed = [(headers, body) for status, headers, body in answers if status == 503]
+    headers, body = shed[0]
+    assert int(headers["Retry-After"]) >= 1
+    document = json.loads(body)
+    assert document["overloaded"] is True
+    assert document["retry_after"] == int(headers["Retry-After"])
+    assert "the instance is overloaded" in document["error"]
+    assert max(pings) < 2.0, pings
+    log = [json.loads(line) for line in overloaded_server.logs().splitlines() if line.startswith("{")]
+    assert sum(1 for entry in log if entry.get("shed") is True and entry["status"] == 503) == len(shed)
