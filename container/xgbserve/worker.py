@@ -54,6 +54,7 @@ DRAIN_MAX_SECONDS = 10.0
 # Pace of the thread pool: an exponentially weighted mean of the time between completions.
 _PACE_WEIGHT = 0.2
 _RECV_BYTES = 256 * 1024
+_ACCEPT_BATCH = 64
 
 # Connection states.
 _HEAD, _BODY, _BUSY, _DISCARD, _DRAIN = range(5)
@@ -182,20 +183,24 @@ class HealthFirstWorker(Worker):
         self.accepting = accepting
 
     def _accept(self, listener: socket.socket) -> None:
-        try:
-            sock, addr = listener.accept()
-        except OSError as error:
-            if error.errno in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+        # Everything waiting, up to a bound: a /ping queued behind a burst of new connections is
+        # reached sooner than one accept per loop turn would reach it.
+        for _ in range(_ACCEPT_BATCH):
+            try:
+                sock, addr = listener.accept()
+            except OSError as error:
+                if error.errno in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                    return
+                raise
+            sock.setblocking(False)
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn = _Conn(sock=sock, addr=addr, deadline=time.monotonic() + self.settings.read_timeout)
+            self.conns.add(conn)
+            self._interest(conn)
+            if len(self.conns) >= self.cfg.worker_connections:
+                self._set_accepting(False)
                 return
-            raise
-        sock.setblocking(False)
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn = _Conn(sock=sock, addr=addr, deadline=time.monotonic() + self.settings.read_timeout)
-        self.conns.add(conn)
-        self._interest(conn)
-        if len(self.conns) >= self.cfg.worker_connections:
-            self._set_accepting(False)
 
     # Reading ----------------------------------------------------------------------------------
 
