@@ -36,6 +36,7 @@ from stackcore.fleet import QuotaTable, UpdateMode
 from stackcore.layering import parse_set_arguments, read_stack_values
 from stackcore.problems import StackConfigError
 from stackcore.settings import parse_max_concurrency, parse_quotas
+from tools.simulate import whatif
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 EXIT_OK, EXIT_VIOLATION, EXIT_CONFIG = 0, 1, 2
@@ -79,6 +80,7 @@ def merge_pack_config(base: Mapping[str, Any], override: Mapping[str, Any]) -> d
 
 
 # Live quotas (where credentials exist): the account's real table beats the declared one.
+
 
 def with_live_quotas(pack_config: Mapping[str, Any], client: Any, out: TextIO) -> dict[str, Any]:
     """The pack config with the account's quotas in place of the declared ones (each change printed).
@@ -294,6 +296,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     print_tree(graph, out)
     print_fleet(graph, pack_config, out)
     print_policies(report, out)
+    out.write(whatif.report(args.stack, args.project_dir, overrides))
     return EXIT_OK if report.passed else EXIT_VIOLATION
 
 
