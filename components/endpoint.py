@@ -123,8 +123,9 @@ class EndpointArgs:
                 raise ValueError(str(burstable))
             if not 1 <= self.min_instances <= self.initial_instance_count <= self.max_instances:
                 raise ValueError("autoscaling needs 1 <= min <= initial <= max instances")
-        if self.update_mode is UpdateMode.ROLLING and not 5 <= self.rolling_batch_percent <= 50:
-            raise ValueError("a rolling batch is 5-50% of the variant")
+        rolling_batch = rules.rolling_batch_out_of_range(self.rolling_batch_percent)
+        if self.update_mode is UpdateMode.ROLLING and rolling_batch is not None:
+            raise ValueError(str(rolling_batch))
         if self.data_capture_percent and (self.data_capture_uri is None or self.data_capture_arn is None):
             raise ValueError("data capture needs a destination")
         if len(self.rollback_alarm_names) != len(self.rollback_alarm_arns):
