@@ -355,8 +355,6 @@ class Fleet:
         if end % self._health_interval == 0 and self._ping_failures_seen:
             self.ping_failures[:] = 0
             self._ping_failures_seen = False
-        self._snapshot_version = -1
-        self._snapshot = (0, 0)
         if self.spec.autoscaling:
             self._autoscale(end, invocations, outstanding, samples=seconds)
 
