@@ -398,6 +398,7 @@ class Fleet:
         gone = np.flatnonzero((self.state == TERMINATING) & (self.gone_at <= now))
         for slot in gone:
             self.state[slot] = FREE
+            self.dead[slot] = False
             self._event(now, "terminated", f"instance {self.label[slot]} terminated")
             if self.replace[slot]:
                 self._start(now, generation=int(self.generation[slot]))
