@@ -50,7 +50,7 @@ bind = [f"{_settings.bind_host}:{_settings.port}"]
 # SAGEMAKER_MODEL_SERVER_WORKERS, default 2 * cores + 1 (Gunicorn's guidance, AWS's containers).
 workers = _settings.workers
 # See the module docstring; overridable only to re-run the measurement.
-worker_class = os.environ.get(WORKER_CLASS, "gthread")
+worker_class = os.environ.get(WORKER_CLASS, "xgbserve.worker.HealthFirstWorker")
 # Threads per worker: more than the requests a worker ever has in flight, so that a /ping always
 # finds a free thread. Only SERVER_PREDICT_CONCURRENCY (default 1) of them parse and predict at
 # a time (see xgbserve.app); the others wait without using CPU or hold idle keep-alives.
@@ -82,7 +82,29 @@ preload_app = False
 # no OpenMP threads): workers then boot in about 0.1 s instead of each spending about a second of
 # CPU importing XGBoost at the same time, which is most of a cold start on 2 cores; and the
 # imported code is shared copy-on-write between workers.
+#
+# XGBoost imports scikit-learn when it is installed, for its sklearn-style estimators, which the
+# server never uses: more than a second of CPU per start where a developer's environment has it
+# (the image does not). Marking it absent makes XGBoost skip it.
+sys.modules.setdefault("sklearn", None)  # type: ignore[arg-type]
 import xgbserve.app  # noqa: E402, F401
+
+# The model is loaded and checked once, in a forked child, before any worker exists: a corrupt
+# file stops the server here with the reason and exit code 3, instead of crashing every worker
+# at boot while the master respawns them for ever (see xgbserve.preflight).
+MODEL_CHECK_FAILED = 3
+
+
+def on_starting(server: object) -> None:
+    from xgbserve.preflight import ModelCheckError, check_model  # noqa: PLC0415
+
+    del server
+    try:
+        check_model(_settings.model_dir, nthread=_nthread)
+    except ModelCheckError as error:
+        print(f"serve: the model does not load: {error}", file=sys.stderr, flush=True)
+        sys.exit(MODEL_CHECK_FAILED)
+
 
 # Gunicorn 27 opens a control socket at a fixed path by default: two servers on one machine
 # delete each other's. Nothing here uses it.

@@ -201,14 +201,40 @@ def parse_event(event: Mapping[str, Any], request_id: str) -> ApiRequest:
                 HTTPStatus.BAD_REQUEST, "InvalidBody", "The request body is marked base64 but is not."
             ) from error
     else:
-        body = raw_body.encode("utf-8")
+        try:
+            body = raw_body.encode("utf-8")
+        except UnicodeEncodeError:
+            # A JSON event can carry a lone surrogate (\ud800) that no UTF-8 byte sequence spells.
+            raise FrontDoorError(
+                HTTPStatus.BAD_REQUEST,
+                "InvalidBody",
+                "The request body is not valid Unicode text (it holds a lone surrogate): send UTF-8, "
+                "or send binary payloads base64-encoded.",
+            ) from None
     return ApiRequest(
         method=method.upper(), headers=_lower_case_headers(event), body=body, request_id=request_id
     )
 
 
+# Headers passed on to InvokeEndpoint (and from there to the container's HTTP request).
+FORWARDED_HEADERS = ("content-type", "accept", CUSTOM_ATTRIBUTES_HEADER.lower())
+# Control characters, CR and LF above all: in a forwarded value they would end the header line
+# and start another one (header injection); botocore refuses them with an error of its own.
+# Lone surrogates too: no byte sequence spells them, so they cannot be sent at all.
+_CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
+
+
 def validate(request: ApiRequest) -> None:
     """Refuse what SageMaker would refuse, before spending a call on it."""
+    for name in FORWARDED_HEADERS:
+        value = request.headers.get(name)
+        if value is not None and _CONTROL_CHARACTERS.search(value):
+            raise FrontDoorError(
+                HTTPStatus.BAD_REQUEST,
+                "InvalidHeader",
+                f"The {name} header holds a control character (such as CR or LF) or a lone surrogate: "
+                "send a single-line text value.",
+            )
     if request.method != "POST":
         raise FrontDoorError(HTTPStatus.METHOD_NOT_ALLOWED, "MethodNotAllowed", "Send the payload with POST.")
     if not request.body:
@@ -254,11 +280,37 @@ def _container_message(original: object, status: int) -> str:
     return text[:MAX_CLIENT_MESSAGE_CHARS]
 
 
+# What the container asks an overloaded client to wait, when its 503 body does not say.
+DEFAULT_OVERLOADED_RETRY_AFTER_SECONDS = 1
+
+
+def _container_retry_after(original: object) -> int:
+    """The ``retry_after`` seconds in the container's 503 JSON body (SageMaker hands the
+    container's body over as OriginalMessage, but none of its headers)."""
+    try:
+        parsed = json.loads(original) if isinstance(original, str) else None
+    except ValueError:
+        parsed = None
+    value = parsed.get("retry_after") if isinstance(parsed, Mapping) else None
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 60:
+        return value
+    return DEFAULT_OVERLOADED_RETRY_AFTER_SECONDS
+
+
 def _model_error(response: Mapping[str, Any]) -> FrontDoorError:
     # The container's own 4xx is the client's problem and keeps its status and message; its
-    # 5xx (or no answer at all: OriginalStatusCode 0) is ours, and its text stays in the logs.
-    # The two get different labels: a dashboard counting ModelError counts our failures only.
+    # 503 means the instance shed the request (overloaded, answered at once): the client may
+    # retry after a pause. Any other 5xx (or no answer at all: OriginalStatusCode 0) is ours,
+    # and its text stays in the logs. The labels differ: a dashboard counting ModelError counts
+    # our failures only.
     original_status = response.get("OriginalStatusCode")
+    if original_status == HTTPStatus.SERVICE_UNAVAILABLE:
+        return FrontDoorError(
+            HTTPStatus.SERVICE_UNAVAILABLE,
+            "Overloaded",
+            "The model is overloaded and did not take the request: retry after a pause.",
+            retry_after=_container_retry_after(response.get("OriginalMessage")),
+        )
     if isinstance(original_status, int) and 400 <= original_status < 500:
         return FrontDoorError(
             original_status,
@@ -438,16 +490,21 @@ def log_line(
     )
 
 
-def handle(
-    event: Mapping[str, Any], context: Any, *, client: Any, environ: Mapping[str, str]
-) -> dict[str, Any]:
+def handle(event: object, context: Any, *, client: Any, environ: Mapping[str, str]) -> dict[str, Any]:
     """Serve one API Gateway proxy event: validate, invoke, map the answer; log one line."""
     started = time.perf_counter()
-    request_id = request_id_of(event, context)
+    request_id = request_id_of(event if isinstance(event, Mapping) else {}, context)
     endpoint_name = environ.get(ENDPOINT_NAME_ENV) or None
     payload_bytes = 0
     error_code: str | None = None
     try:
+        if not isinstance(event, Mapping):
+            # A JSON list, string or number: a test invocation or a misrouted trigger.
+            raise FrontDoorError(
+                HTTPStatus.BAD_REQUEST,
+                "InvalidEvent",
+                "The request is not an API Gateway proxy request (the event is not a JSON object).",
+            )
         request = parse_event(event, request_id)
         payload_bytes = len(request.body)
         validate(request)
@@ -488,6 +545,6 @@ def handle(
     return response
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: Any, context: Any) -> dict[str, Any]:
     """The Lambda entry point."""
     return handle(event, context, client=SAGEMAKER_RUNTIME, environ=os.environ)

@@ -18,7 +18,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,12 +111,14 @@ def running_container(
     env: Mapping[str, str] | None = None,
     ready_timeout: float = 30.0,
     log_path: Path | None = None,
+    preexec: Callable[[], None] | None = None,
 ) -> Iterator[RunningContainer]:
     """Start ``container/serve`` for ``model_dir`` on 127.0.0.1 and yield it once /ping is 200.
 
     ``env`` entries override the inherited environment (e.g. ``SAGEMAKER_MODEL_SERVER_TIMEOUT``);
     ``workers`` sets ``SAGEMAKER_MODEL_SERVER_WORKERS``. Output goes to ``log_path`` (default: a
-    temporary file removed on exit).
+    temporary file removed on exit). ``preexec`` runs in the child before the server starts
+    (e.g. to join a CPU-limited cgroup, which the server's workers then inherit).
     """
     chosen_port = port if port is not None else free_port()
     child_env = dict(os.environ)
@@ -145,6 +147,7 @@ def running_container(
             stdout=log_file,
             stderr=subprocess.STDOUT,
             cwd=REPO_ROOT,
+            preexec_fn=preexec,  # noqa: PLW1509  (only a cgroup join; the server has not started)
         )
         container = RunningContainer(
             url=f"http://{LOOPBACK}:{chosen_port}",

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +31,7 @@ from werkzeug.wsgi import get_input_stream
 from . import decode as decoding
 from . import encode as encoding
 from .batching import CoalescingPredictor
-from .errors import ServingError
+from .errors import ServingError, bad_request
 from .model import Model
 from .settings import XGBOOST_NTHREAD, Settings, xgboost_threads
 
@@ -79,6 +80,47 @@ def _http_error_message(status: HTTPStatus, limit: int) -> str:
 Answer = tuple[int, list[tuple[str, str]], bytes]
 
 
+@dataclass(frozen=True)
+class RecordLimit:
+    """The most records one request may hold for one answer type, and which setting says so."""
+
+    records: int
+    why: str
+
+    def check(self, count: int, unit: str) -> None:
+        if count > self.records:
+            raise ServingError(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                f"the body holds {count:,} {unit}; {self.why}: send fewer records per request",
+            )
+
+
+def record_limits(settings: Settings, model: Model) -> dict[str, RecordLimit]:
+    """Per answer type, the tightest of the record, decoded-matrix and answer-size limits."""
+    by_records = RecordLimit(
+        settings.max_records, f"at most {settings.max_records:,} records are taken per request"
+    )
+    matrix_rows = settings.max_matrix_bytes // (4 * max(1, model.num_features))
+    by_matrix = RecordLimit(
+        matrix_rows,
+        f"at most {matrix_rows:,} records of {model.num_features} features "
+        f"({settings.max_matrix_bytes:,} bytes decoded) are taken per request",
+    )
+    limits: dict[str, RecordLimit] = {}
+    for accept in encoding.ACCEPT_TYPES:
+        per_record = encoding.answer_bytes_per_record(
+            accept, settings.inference_output, model.objective, model.num_class
+        )
+        answer_rows = settings.max_response_bytes // per_record
+        by_answer = RecordLimit(
+            answer_rows,
+            f"at most {answer_rows:,} records are taken per request for an answer in {accept} "
+            f"(at most {settings.max_response_bytes:,} bytes)",
+        )
+        limits[accept] = min((by_records, by_matrix, by_answer), key=lambda limit: limit.records)
+    return limits
+
+
 class Invocations:
     """``POST /invocations`` as a plain function of the WSGI environ: decode, predict, encode.
 
@@ -92,8 +134,10 @@ class Invocations:
         self.limit = settings.max_content_length
         self.default_accept = settings.default_accept
         self.selection = settings.inference_output
+        self.max_response_bytes = settings.max_response_bytes
+        self._record_limits = record_limits(settings, model)
         version = model.version
-        self._version_headers = [
+        self.version_headers = [
             (MODEL_VERSION_HEADER, version),
             (CUSTOM_ATTRIBUTES_HEADER, custom_attributes_of(version)),
         ]
@@ -122,7 +166,7 @@ class Invocations:
         headers = [
             ("Content-Type", self._content_types[accept]),
             ("Content-Length", str(len(payload))),
-            *self._version_headers,
+            *self.version_headers,
         ]
         return 200, headers, payload
 
@@ -131,7 +175,7 @@ class Invocations:
         headers = [
             ("Content-Type", "application/json"),
             ("Content-Length", str(len(body))),
-            *self._version_headers,
+            *self.version_headers,
         ]
         return int(status), headers, body
 
@@ -147,8 +191,9 @@ class Invocations:
                 "send fewer records per request",
             )
         body = _read_body(environ, declared, self.limit)  # outside the gate: a slow upload holds no CPU slot
+        limit = self._record_limits[accept]
         with self._cpu_gate:
-            matrix = decoding.decode(body, content_type, model.num_features)
+            matrix = decoding.decode(body, content_type, model.num_features, limit.check)
         environ[_RECORDS_KEY] = matrix.shape[0]
         predictions = self._predictor.predict(matrix)  # XGBoost releases the GIL while it predicts
         with self._cpu_gate:
@@ -158,6 +203,12 @@ class Invocations:
                 selection=self.selection,
                 objective=model.objective,
                 num_class=model.num_class,
+            )
+        if len(payload) > self.max_response_bytes:  # the bound checked before predicting should hold
+            raise ServingError(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                f"the answer is {len(payload):,} bytes; the limit is {self.max_response_bytes:,}: "
+                "send fewer records per request",
             )
         return payload, accept
 
@@ -198,21 +249,77 @@ class ServingMiddleware:
         return body
 
     def _log(self, environ: WSGIEnvironment, status: int, started: float) -> None:
-        entry = {
+        self.log_request(
+            environ.get("REQUEST_METHOD") or "",
+            environ.get("PATH_INFO") or "",
+            status,
+            started,
+            content_type=environ.get("CONTENT_TYPE"),
+            accept=environ.get("HTTP_ACCEPT"),
+            records=environ.get(_RECORDS_KEY, 0),
+            bytes_in=int(environ.get("CONTENT_LENGTH") or 0),
+        )
+
+    # What the worker (xgbserve.worker) uses to answer from its event loop, as the app would.
+
+    @property
+    def ping_headers(self) -> list[tuple[str, str]]:
+        return list(self._ping_headers)
+
+    @property
+    def version_headers(self) -> list[tuple[str, str]]:
+        return self.invocations.version_headers
+
+    def log_request(
+        self,
+        method: str,
+        path: str,
+        status: int,
+        started: float,
+        *,
+        content_type: str | None,
+        accept: str | None,
+        records: int = 0,
+        bytes_in: int = 0,
+        shed: bool = False,
+    ) -> None:
+        """One access-log line. ``shed``: answered 503 because the instance was overloaded (the
+        ``shed`` field is what the log-based metric for alarms counts)."""
+        entry: dict[str, Any] = {
             "ts": round(time.time(), 3),
-            "method": environ.get("REQUEST_METHOD"),
-            "path": environ.get("PATH_INFO"),
+            "method": method,
+            "path": path,
             "status": status,
             "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-            "records": environ.get(_RECORDS_KEY, 0),
-            "bytes_in": int(environ.get("CONTENT_LENGTH") or 0),
+            "records": records,
+            "bytes_in": bytes_in,
             # Client-chosen strings, cut short so that a line stays one atomic write.
-            "content_type": (environ.get("CONTENT_TYPE") or "")[:100] or None,
-            "accept": (environ.get("HTTP_ACCEPT") or "")[:100] or None,
+            "content_type": (content_type or "")[:100] or None,
+            "accept": (accept or "")[:100] or None,
             "model_version": self.version,
             "pid": self.pid,
         }
+        if shed:
+            entry["shed"] = True
         write_access_log(json.dumps(entry, separators=(",", ":")))
+
+    def shed_answer(
+        self, retry_after: int, wait: float, deadline: float
+    ) -> tuple[str, list[tuple[str, str]], bytes]:
+        """503 for a request the instance cannot answer within ``deadline``: at once, with
+        Retry-After, and a JSON body saying so (``retry_after`` in it reaches a client through
+        SageMaker, which passes the body on but not the headers)."""
+        message = (
+            f"the instance is overloaded: this request would wait about {wait:.1f} s, over the "
+            f"{deadline:g} s deadline; retry after {retry_after} s"
+        )
+        status, headers, body = self.invocations.error(HTTPStatus.SERVICE_UNAVAILABLE, message)
+        body = json.dumps(
+            {"error": message, "status": status, "overloaded": True, "retry_after": retry_after}
+        ).encode()
+        headers = [(k, str(len(body)) if k == "Content-Length" else v) for k, v in headers]
+        headers.append(("Retry-After", str(retry_after)))
+        return _status_line(status), headers, body
 
 
 def write_access_log(line: str) -> None:
@@ -237,17 +344,44 @@ def _response(answer: Answer) -> Response:
 def _read_body(environ: WSGIEnvironment, declared: int | None, limit: int) -> bytes:
     """The request body, or 413 if it is over ``limit``; a declared length was checked before."""
     if declared is not None:
-        # Werkzeug's stream, as Flask reads it: at most the declared length, and a 400 if the
-        # client sends less (unless the server, like Gunicorn, ends the input itself).
-        return get_input_stream(environ).read()
+        # Werkzeug's stream, as Flask reads it: at most the declared length. Gunicorn ends the
+        # input itself when the client half-closes early, so a short body is checked here.
+        body = _read_client(lambda: get_input_stream(environ).read())
+        if len(body) < declared:
+            raise bad_request(
+                f"the body ended after {len(body):,} of the {declared:,} bytes its Content-Length "
+                "announced: send the whole body"
+            )
+        return body
     # Chunked upload (no Content-Length): Gunicorn ends wsgi.input after the last chunk. Read one
     # byte past the limit to tell "exactly at" from "over" without buffering more than that.
     # (Werkzeug's own limit would cut the body short silently, and the client would get a
     # misleading 400 about the record the cut fell in.)
-    body = environ["wsgi.input"].read(limit + 1)
+    stream = environ["wsgi.input"]
+    body = _read_client(lambda: stream.read(limit + 1))
     if len(body) > limit:
         raise _too_large(limit)
     return body
+
+
+def _read_client(read: Callable[[], bytes]) -> bytes:
+    """Bytes from the client; a body the server cannot read (a broken chunked encoding, a
+    connection cut mid-body) is the client's error, 400, not a 500 with a traceback."""
+    try:
+        return read()
+    except HTTPException:
+        raise
+    except (OSError, ValueError, EOFError) as error:
+        raise bad_request(f"the body could not be read: {_reason(error)}") from None
+    except Exception as error:  # the server's HTTP parser (e.g. Gunicorn's InvalidChunkSize)
+        if type(error).__module__.startswith("gunicorn."):
+            raise bad_request(f"the body could not be read: {_reason(error)}") from None
+        raise
+
+
+def _reason(error: Exception) -> str:
+    text = str(error).strip().splitlines()[0][:120] if str(error).strip() else ""
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def configure_logging() -> None:
@@ -306,7 +440,10 @@ def create_app(model: Model | None = None, settings: Settings | None = None) -> 
         log.exception("unexpected error serving %s %s", request.method, request.path)
         return _response(invocations.error(HTTPStatus.INTERNAL_SERVER_ERROR, "internal server error"))
 
-    app.wsgi_app = ServingMiddleware(app.wsgi_app, version, invocations)  # type: ignore[method-assign]
+    middleware = ServingMiddleware(app.wsgi_app, version, invocations)
+    app.wsgi_app = middleware  # type: ignore[method-assign]
+    # The worker's event loop answers /ping and sheds load with these (xgbserve.worker).
+    app.extensions["xgbserve"] = middleware
     return app
 
 

@@ -4,6 +4,11 @@ Every failure is a :class:`ServingError`: 415 for a content type we do not read,
 that does not parse or has the wrong number of features, with the record and the reason.
 Missing values (empty CSV fields, JSON ``null``, absent libsvm/sparse indices) become NaN, which
 XGBoost treats as missing.
+
+Every parser counts the records it is about to read (lines for the line formats, records for
+RecordIO, list items for JSON) and hands the count to ``check_rows`` before it parses a value or
+allocates the matrix: a 6 MB body of bare ``1`` lines is 3 million records, and the caller
+refuses it (413) for the cost of counting newlines.
 """
 
 from __future__ import annotations
@@ -21,6 +26,13 @@ from . import recordio
 from .errors import ServingError, bad_request
 
 Matrix = npt.NDArray[np.float32]
+# (records about to be read, what they are: "records" or "lines") -> None, or raises a 413.
+RowCheck = Callable[[int, str], None]
+
+
+def _no_row_limit(count: int, unit: str) -> None:
+    del count, unit
+
 
 CSV = "text/csv"
 LIBSVM = "text/libsvm"
@@ -76,8 +88,12 @@ def content_type_of(header: str | None) -> str:
     return media
 
 
-def decode(body: bytes, content_type: str, num_features: int) -> Matrix:
-    """Parse ``body`` (canonical ``content_type``) into a (records, num_features) float32 matrix."""
+def decode(body: bytes, content_type: str, num_features: int, check_rows: RowCheck = _no_row_limit) -> Matrix:
+    """Parse ``body`` (canonical ``content_type``) into a (records, num_features) float32 matrix.
+
+    ``check_rows`` sees the number of records (an upper bound for the line formats: blank lines
+    count) before any is parsed, and may raise to refuse the request.
+    """
     if not body.strip(b" \t\r\n"):
         raise bad_request("the request body is empty: send at least one record")
     parser = _PARSERS.get(content_type)
@@ -85,7 +101,7 @@ def decode(body: bytes, content_type: str, num_features: int) -> Matrix:
         raise ServingError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, f"content type {content_type} is not supported")
     # Values beyond float32's range become +-inf, as in XGBoost's own readers; no warning per request.
     with np.errstate(over="ignore"):
-        matrix = parser(body, num_features)
+        matrix = parser(body, num_features, check_rows)
     if matrix.shape[0] == 0:
         raise bad_request("the request holds no records")
     return matrix
@@ -98,7 +114,12 @@ def _width_error(record: int, got: int, expected: int) -> ServingError:
 # CSV ----------------------------------------------------------------------------------------------
 
 
-def _decode_csv(body: bytes, num_features: int) -> Matrix:
+def _check_lines(body: bytes, check_rows: RowCheck) -> None:
+    check_rows(body.count(b"\n") + (not body.endswith(b"\n")), "lines")
+
+
+def _decode_csv(body: bytes, num_features: int, check_rows: RowCheck) -> Matrix:
+    _check_lines(body, check_rows)
     if b"\r" in body:
         body = body.replace(b"\r\n", b"\n")
     body = body.strip(b"\n")
@@ -258,8 +279,9 @@ def _parse_csv_vectorised(body: bytes, num_features: int) -> Matrix | None:  # n
 # libsvm -------------------------------------------------------------------------------------------
 
 
-def _decode_libsvm(body: bytes, num_features: int) -> Matrix:
+def _decode_libsvm(body: bytes, num_features: int, check_rows: RowCheck) -> Matrix:
     """``[label] index:value ...`` per line; indices are 0-based column numbers, as SageMaker reads them."""
+    _check_lines(body, check_rows)
     lines = [line for line in body.split(b"\n") if line.strip()]
     matrix = np.full((len(lines), num_features), np.nan, dtype=np.float32)
     for record, line in enumerate(lines, start=1):
@@ -310,7 +332,7 @@ def _row(values: object, record: int, num_features: int) -> list[float]:
     return [_number(value, record, column) for column, value in enumerate(values, start=1)]
 
 
-def _rows_from_document(document: object, num_features: int) -> list[list[float]]:
+def _rows_from_document(document: object, num_features: int, check_rows: RowCheck) -> list[list[float]]:
     """The JSON shapes we take: [[...], ...], [...] (one record), {"instances": [...]}, {"features": [...]}.
 
     ``instances`` items may be lists or ``{"features": [...]}`` objects (SageMaker's JSON format).
@@ -320,6 +342,7 @@ def _rows_from_document(document: object, num_features: int) -> list[list[float]
             records = document["instances"]
             if not isinstance(records, list):
                 raise bad_request("'instances' must be a list of records")
+            check_rows(len(records), "records")
             return [_row(item, index, num_features) for index, item in enumerate(records, start=1)]
         if "features" in document:
             return [_row(document, 1, num_features)]
@@ -328,6 +351,7 @@ def _rows_from_document(document: object, num_features: int) -> list[list[float]
         if not document:
             raise bad_request("the request holds no records")
         if all(isinstance(item, list | dict) for item in document):
+            check_rows(len(document), "records")
             return [_row(item, index, num_features) for index, item in enumerate(document, start=1)]
         return [_row(document, 1, num_features)]
     raise bad_request("the JSON body must be a list of records or an object with 'instances' or 'features'")
@@ -345,12 +369,13 @@ def _loads(text: bytes, where: str) -> Any:
         raise bad_request(f"{where} holds a number too long to read") from None
 
 
-def _decode_json(body: bytes, num_features: int) -> Matrix:
-    rows = _rows_from_document(_loads(body, "the body"), num_features)
+def _decode_json(body: bytes, num_features: int, check_rows: RowCheck) -> Matrix:
+    rows = _rows_from_document(_loads(body, "the body"), num_features, check_rows)
     return np.array(rows, dtype=np.float32).reshape(len(rows), num_features)
 
 
-def _decode_jsonlines(body: bytes, num_features: int) -> Matrix:
+def _decode_jsonlines(body: bytes, num_features: int, check_rows: RowCheck) -> Matrix:
+    _check_lines(body, check_rows)
     rows: list[list[float]] = []
     for line in body.split(b"\n"):
         if not line.strip():
@@ -363,8 +388,9 @@ def _decode_jsonlines(body: bytes, num_features: int) -> Matrix:
 # RecordIO-protobuf --------------------------------------------------------------------------------
 
 
-def _decode_recordio(body: bytes, num_features: int) -> Matrix:
+def _decode_recordio(body: bytes, num_features: int, check_rows: RowCheck) -> Matrix:
     try:
+        check_rows(recordio.count_records(body), "records")
         records = recordio.read_records(body)
     except recordio.RecordIOError as error:
         raise bad_request(f"the body is not valid RecordIO-protobuf: {error}") from None
@@ -390,7 +416,7 @@ def _decode_recordio(body: bytes, num_features: int) -> Matrix:
     return matrix
 
 
-_PARSERS: dict[str, Callable[[bytes, int], Matrix]] = {
+_PARSERS: dict[str, Callable[[bytes, int, RowCheck], Matrix]] = {
     CSV: _decode_csv,
     LIBSVM: _decode_libsvm,
     JSON: _decode_json,

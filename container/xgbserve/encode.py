@@ -301,6 +301,31 @@ def _encode_selected(records: list[dict[str, Any]], keys: Sequence[str], accept:
     return recordio.frame(payloads)
 
 
+# The longest a number can be written: a float32 as CSV/JSON ("-1.17549435e-38," is 16 bytes,
+# either formatter), and a float64 in a selected output ("-2.2250738585072014e-308," 25 bytes).
+_MAX_DEFAULT_VALUE_BYTES = 16
+_MAX_SELECTED_VALUE_BYTES = 26
+# Per record: JSON brackets, a JSON lines key, or a RecordIO header, padding and protobuf tags.
+_RECORD_OVERHEAD_BYTES = {CSV: 0, JSON: 4, JSONLINES: 12, RECORDIO: 48}
+_SELECTED_KEY_OVERHEAD_BYTES = 16
+_LIST_KEYS = frozenset({LABELS, PROBABILITIES, RAW_SCORES})
+
+
+def answer_bytes_per_record(accept: str, selection: Sequence[str], objective: str, num_class: int) -> int:
+    """An upper bound on one record's share of the answer, known before anything is predicted."""
+    overhead = _RECORD_OVERHEAD_BYTES.get(accept, max(_RECORD_OVERHEAD_BYTES.values()))
+    if not selection:
+        width = num_class if objective == "multi:softprob" and num_class > 0 else 1
+        per_value = _MAX_DEFAULT_VALUE_BYTES if accept != RECORDIO else 4
+        return width * per_value + overhead
+    classes = max(num_class, 2)
+    total = overhead
+    for key in selection:
+        values = classes if key in _LIST_KEYS else 1
+        total += values * _MAX_SELECTED_VALUE_BYTES + len(key) + _SELECTED_KEY_OVERHEAD_BYTES
+    return total
+
+
 def encode(
     predictions: npt.NDArray[np.float32],
     accept: str,

@@ -1,7 +1,9 @@
 """Loading ``xgboost-model`` (pickled Booster, JSON or UBJSON) and predicting with it.
 
 Unpickling runs code chosen by whoever wrote the file, so a pickle is read with an unpickler that
-resolves only ``xgboost.core.Booster`` and two harmless builtins, and the result must be a Booster.
+resolves only ``xgboost.core.Booster`` and a few harmless builtins, and the result must be a Booster.
+The Booster is only ever created empty and filled from its pickled state: a pickle that calls
+``Booster(model_file=...)`` (which would read any file the server can) is refused.
 Remaining risk (documented in the README): ``Booster.__setstate__`` hands the pickled bytes to
 XGBoost's C++ model parser and sets whatever attributes the pickle names on the Booster; a crafted
 file can therefore still reach bugs in that parser. Only the model file is ever unpickled, and it
@@ -32,9 +34,26 @@ log = logging.getLogger(__name__)
 
 Predictions = npt.NDArray[np.float32]
 
-# What a pickled Booster needs, and nothing that can run a command: the class itself; bytearray
-# (protocol < 5 pickles the raw model that way); _codecs.encode (protocol 2 pickles bytes that way).
-_ALLOWED_GLOBALS = frozenset({("xgboost.core", "Booster"), ("builtins", "bytearray"), ("_codecs", "encode")})
+# What a pickled Booster needs, and nothing that can run a command: the class itself (resolved to
+# a stand-in that only makes an empty Booster); bytearray (protocol < 5 pickles the raw model that
+# way); _codecs.encode (protocol 2 pickles bytes that way); copyreg._reconstructor and object
+# (protocols 0 and 1 create the Booster through them). Protocols 0-2 name builtins as Python 2
+# did (__builtin__, copy_reg): those names are mapped first.
+_ALLOWED_GLOBALS = frozenset(
+    {
+        ("xgboost.core", "Booster"),
+        ("builtins", "bytearray"),
+        ("builtins", "object"),
+        ("_codecs", "encode"),
+        ("copyreg", "_reconstructor"),
+    }
+)
+_PYTHON2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
+# The state a pickled Booster carries (Booster.__getstate__): the serialised model, and
+# attributes older xgboost versions kept on the object.
+_BOOSTER_STATE_KEYS = frozenset(
+    {"handle", "feature_names", "feature_types", "best_iteration", "best_score", "best_ntree_limit"}
+)
 # inplace_predict is documented thread-safe for tree boosters only.
 _THREAD_SAFE_BOOSTERS = frozenset({"gbtree", "dart"})
 
@@ -107,16 +126,43 @@ class _ForbiddenGlobal(pickle.UnpicklingError):
     pass
 
 
+class _EmptyBooster:
+    """What the unpickler hands out for ``xgboost.core.Booster``: calling it (pickle's REDUCE and
+    NEWOBJ) makes an empty Booster without running ``Booster.__init__``, and refuses arguments,
+    which is how a pickle would make the Booster load another file (``model_file=``)."""
+
+    def __new__(cls, *args: object, **kwargs: object) -> Any:
+        if args or kwargs:
+            raise _ForbiddenGlobal(
+                "refusing to call Booster with arguments (a pickled Booster is created empty and "
+                "filled from its state; arguments such as model_file would read another file)"
+            )
+        return xgb.Booster.__new__(xgb.Booster)
+
+
+def _reconstructor(cls: object, base: object, state: object) -> Any:
+    """copyreg._reconstructor, as protocols 0 and 1 use it for a Booster, and for nothing else."""
+    if cls is not _EmptyBooster or base is not object or state is not None:
+        raise _ForbiddenGlobal("refusing copyreg._reconstructor for anything but an empty Booster")
+    return _EmptyBooster()
+
+
 class _BoosterOnlyUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
+        module = _PYTHON2_MODULES.get(module, module)
         if (module, name) not in _ALLOWED_GLOBALS:
             raise _ForbiddenGlobal(f"refusing to load {module}.{name}: only an xgboost Booster is allowed")
+        if (module, name) == ("xgboost.core", "Booster"):
+            return _EmptyBooster
+        if (module, name) == ("copyreg", "_reconstructor"):
+            return _reconstructor
         return super().find_class(module, name)
 
 
 def _looks_like_pickle(data: bytes) -> bool:
-    # Protocol 2+ pickles start with PROTO (0x80); Booster.save_model output starts with '{'.
-    return data[:1] == b"\x80"
+    # Protocol 2+ pickles start with PROTO (0x80); protocols 0 and 1 with a GLOBAL ('c') or MARK
+    # ('('); Booster.save_model output (JSON or UBJSON) starts with '{'.
+    return data[:1] in (b"\x80", b"c", b"(")
 
 
 def load_booster_bytes(data: bytes, source: str = MODEL_FILENAME) -> xgb.Booster:
@@ -130,6 +176,10 @@ def load_booster_bytes(data: bytes, source: str = MODEL_FILENAME) -> xgb.Booster
             raise ModelLoadError(f"{source} is a corrupt pickle ({type(error).__name__}): {error}") from None
         if not isinstance(booster, xgb.Booster):
             raise ModelLoadError(f"{source} unpickled to {type(booster).__name__}, not an xgboost Booster")
+        unexpected = sorted(set(vars(booster)) - _BOOSTER_STATE_KEYS)
+        if unexpected or getattr(booster, "handle", None) is None:
+            shown = ", ".join(unexpected) if unexpected else "no model (handle)"
+            raise ModelLoadError(f"{source} is a pickled Booster with unexpected state: {shown}")
         return booster
     booster = xgb.Booster()
     try:

@@ -191,6 +191,11 @@ def iter_payloads(data: bytes) -> Iterator[tuple[int, int]]:
         pos = start + length + (-length % 4)
 
 
+def count_records(data: bytes) -> int:
+    """How many RecordIO records ``data`` frames, reading only their headers."""
+    return sum(1 for _ in iter_payloads(data))
+
+
 def read_records(data: bytes) -> list[dict[str, Tensor]]:
     """The ``features`` map of every record in ``data``."""
     records: list[dict[str, Tensor]] = []

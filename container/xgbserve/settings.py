@@ -21,6 +21,12 @@ XGBOOST_NTHREAD = "XGBOOST_NTHREAD"
 WORKER_CLASS = "SERVER_WORKER_CLASS"
 THREADS = "SERVER_THREADS"
 PREDICT_CONCURRENCY = "SERVER_PREDICT_CONCURRENCY"
+# Ours: what one request may cost, and how long the server waits for a client or a thread.
+MAX_RECORDS = "SERVER_MAX_RECORDS"
+MAX_MATRIX_BYTES = "SERVER_MAX_MATRIX_BYTES"
+MAX_RESPONSE_BYTES = "SERVER_MAX_RESPONSE_BYTES"
+REQUEST_DEADLINE = "SERVER_REQUEST_DEADLINE_SECONDS"
+READ_TIMEOUT = "SERVER_READ_TIMEOUT_SECONDS"
 
 DEFAULT_MODEL_DIR = "/opt/ml/model"
 DEFAULT_PORT = 8080
@@ -29,6 +35,21 @@ DEFAULT_TIMEOUT_SECONDS = 60  # InvokeEndpoint's own limit: a longer request is 
 # InvokeEndpoint payloads are at most 6 MB; SageMaker's containers count that as 6 MiB.
 DEFAULT_MAX_CONTENT_LENGTH = 6 * 1024 * 1024
 MODEL_FILENAME = "xgboost-model"
+# A 6 MB CSV of a 64-feature model holds at most about 49,000 records; a body of bare newlines
+# or label-only libsvm lines would be millions. 100,000 records leaves every honest 6 MB batch
+# of a model with a few features through and refuses the rest before a row is parsed.
+DEFAULT_MAX_RECORDS = 100_000
+# The decoded float32 matrix: 64 MiB is 262,144 records of 64 features.
+DEFAULT_MAX_MATRIX_BYTES = 64 * 1024 * 1024
+# The answer: InvokeEndpoint and the front door's Lambda both carry at most 6 MB.
+DEFAULT_MAX_RESPONSE_BYTES = 6 * 1024 * 1024
+# A request that has waited this long for a thread (or would, by the worker's recent pace) is
+# answered 503 at once: the client can retry on another instance well within API Gateway's
+# 29 s and the front door's 20 s read timeout, and the queue never grows past what the worker
+# can clear in this time.
+DEFAULT_REQUEST_DEADLINE_SECONDS = 2.0
+# Time a client gets to send a request's headers, and then its body, once it has started one.
+DEFAULT_READ_TIMEOUT_SECONDS = 10.0
 
 
 class ConfigurationError(ValueError):
@@ -45,6 +66,19 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigurationError(f"{name}={raw!r} is not an integer: set a positive whole number") from None
     if value < 1:
         raise ConfigurationError(f"{name}={value} must be at least 1")
+    return value
+
+
+def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name}={raw!r} is not a number: set a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise ConfigurationError(f"{name}={raw} must be a positive number of seconds")
     return value
 
 
@@ -70,6 +104,16 @@ class Settings:
     """Selected classification outputs (SAGEMAKER_INFERENCE_OUTPUT), empty for the default."""
     predict_concurrency: int = 1
     """Requests per worker parsing/predicting at once; the worker's other threads stay free for pings."""
+    max_records: int = DEFAULT_MAX_RECORDS
+    """Most records one request may hold (413 before parsing beyond it)."""
+    max_matrix_bytes: int = DEFAULT_MAX_MATRIX_BYTES
+    """Largest decoded float32 matrix one request may become (records x features x 4)."""
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    """Largest answer; a request whose answer could exceed it is refused (413) before predicting."""
+    request_deadline: float = DEFAULT_REQUEST_DEADLINE_SECONDS
+    """Seconds a request may wait for a worker thread before it is answered 503 (shed)."""
+    read_timeout: float = DEFAULT_READ_TIMEOUT_SECONDS
+    """Seconds a client gets to send a request's headers, then again its body (else 408)."""
 
     @property
     def model_path(self) -> Path:
@@ -91,6 +135,11 @@ class Settings:
             default_accept=env.get(DEFAULT_ACCEPT, "").strip().lower() or "text/csv",
             inference_output=tuple(key for key in output.split(",") if key),
             predict_concurrency=_positive_int(env, PREDICT_CONCURRENCY, 1),
+            max_records=_positive_int(env, MAX_RECORDS, DEFAULT_MAX_RECORDS),
+            max_matrix_bytes=_positive_int(env, MAX_MATRIX_BYTES, DEFAULT_MAX_MATRIX_BYTES),
+            max_response_bytes=_positive_int(env, MAX_RESPONSE_BYTES, DEFAULT_MAX_RESPONSE_BYTES),
+            request_deadline=_positive_float(env, REQUEST_DEADLINE, DEFAULT_REQUEST_DEADLINE_SECONDS),
+            read_timeout=_positive_float(env, READ_TIMEOUT, DEFAULT_READ_TIMEOUT_SECONDS),
         )
 
 

@@ -98,15 +98,9 @@ def test_selected_list_in_csv_is_a_quoted_json_array() -> None:
         PROBS[:1], e.CSV, selection=("predicted_label", "probabilities"), objective="multi:softprob"
     )
     label, quoted = body.decode().strip().split(",", 1)
-    assert (
-        label == "1"
-    )
-    assert (
-        quoted.startswith('"[')
-    )
-    assert (
-        json.loads(quoted.strip('"')) == pytest.approx([0.1, 0.7, 0.2])
-    )
+    assert label == "1"
+    assert quoted.startswith('"[')
+    assert json.loads(quoted.strip('"')) == pytest.approx([0.1, 0.7, 0.2])
 
 
 def test_selected_jsonlines_is_one_object_per_record() -> None:

@@ -100,8 +100,9 @@ def test_bad_worker_setting_is_a_clear_configuration_error(model_dirs: dict[str,
 
 def test_unknown_output_selection_stops_the_server_with_the_valid_keys(model_dirs: dict[str, Path]) -> None:
     env = {"SAGEMAKER_INFERENCE_OUTPUT": "predicted_label,probabilites"}
-    with pytest.raises(ContainerStartError) as caught, running_container(
-        model_dirs["json"], workers=1, env=env, ready_timeout=20
+    with (
+        pytest.raises(ContainerStartError) as caught,
+        running_container(model_dirs["json"], workers=1, env=env, ready_timeout=20),
     ):
         pass
     assert "unknown output(s) probabilites" in str(caught.value)
@@ -149,7 +150,7 @@ def test_gunicorn_settings_follow_the_environment(model_dirs: dict[str, Path]) -
     assert config["workers"] == 3
     assert config["timeout"] == 17
     assert config["bind"] == ["127.0.0.1:9123"]
-    assert config["worker_class"] == "gthread"
+    assert config["worker_class"] == "xgbserve.worker.HealthFirstWorker"
     assert config["control_socket_disable"] is True
     assert config["graceful_timeout"] < 30  # SageMaker kills 30 s after SIGTERM
 

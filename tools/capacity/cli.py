@@ -23,12 +23,12 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-from lib import fleet
+from stackcore import fleet
 from tools.capacity import cloudwatch, cpu, ramp, report, sizing, stack
 from tools.capacity.load import LoadEngineError, Plan, RampOutcome, run_ramp
 
@@ -669,19 +669,22 @@ def measure_and_size(args: argparse.Namespace, out: TextIO) -> int:
     settings = _derive(args, instance_rps=chosen.rps * prepared.scaling.factor)
     near = sizing.step_near_fraction(steps, chosen, args.operating_fraction, args.p99_ms)
     context = prepared.context
-    values = stack.stack_settings(settings, args.instance_type)
+    concurrency = sizing.derive_concurrency(chosen, prepared.scaling.factor, args.safety_factor)
+    values = stack.stack_settings(settings, args.instance_type, concurrency)
     record["measured_near_operating_fraction"] = (
         None if near is None else report.step_record(near, args.p99_ms, args.cpu_target)
     )
     record["fleet"] = report.fleet_record(settings)
     record["stack"] = args.stack
     record["stack_settings"] = values
+    record["concurrency"] = asdict(concurrency)
     report.write_json(json_path, record)
     report.draw_chart(png_path, steps, chosen, args.p99_ms, title, cpu_target=args.cpu_target)
 
     summary = _summary(args, chosen=chosen, near=near, scaling=prepared.scaling, settings=settings)
     summary.insert(2, f"Chosen by: {point.limit.value} ({point.explanation})")
     summary += _stack_checks(args, settings, context)
+    summary += [] if settings.burstable else concurrency.lines()
     summary += _notes(point, measurement, measured_locally=prepared.measured_locally)
     print("\n".join(summary), file=out)
     print(
