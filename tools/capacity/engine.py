@@ -345,10 +345,11 @@ def run(plan: dict[str, Any]) -> tuple[str, bool]:
     )
     server_pid = plan.get("server_pid")
     server_cpu = CpuWindow(int(server_pid)) if server_pid else None
-    started = time.monotonic()
     generator: Generator = (
         DistributedGenerator(plan) if int(plan.get("generators", 0)) else LocalGenerator(plan)
     )
+    # The budget counts from here: waiting for remote workers to connect is not load.
+    started = time.monotonic()
     reason = ""
     saturated = False
     try:
