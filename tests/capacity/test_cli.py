@@ -208,3 +208,8 @@ def test_a_master_address_without_generators_is_refused_before_any_load(capsys):
     assert code == cli.EXIT_ERROR
     assert "--master-bind and --master-port set up a Locust master: give --generators N" in err
 
+
+def test_a_server_pid_that_does_not_exist_is_refused_before_any_load(capsys):
+    code, _, err = run(["--url", closed_port_url(), "--server-pid", str(2**22 + 1)], capsys)
+    assert code == cli.EXIT_ERROR
+    assert f"--server-pid {2**22 + 1}: no such process" in err
