@@ -456,6 +456,13 @@ def _resolve_stack_defaults(args: argparse.Namespace, context: stack.StackContex
 def prepare(args: argparse.Namespace) -> Prepared:
     """Check every argument before the load test, so a bad one does not waste a run."""
     measured_locally = args.model_dir is not None or check_url(args.url)
+    if args.server_pid is not None and not cpu.psutil.pid_exists(args.server_pid):
+        raise CapacityError(f"--server-pid {args.server_pid}: no such process (the server's root process)")
+    if not args.generators and (args.master_bind or args.master_port):
+        raise CapacityError(
+            "--master-bind and --master-port set up a Locust master: give --generators N, the number "
+            "of workers to wait for"
+        )
     try:
         context = stack.read_stack(REPO_ROOT, args.stack)
         _resolve_stack_defaults(args, context)
