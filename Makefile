@@ -10,7 +10,7 @@ DEMO_MODEL_DIR := build/demo-model
 MODEL_DIR ?= $(DEMO_MODEL_DIR)
 STACK ?= prod
 
-.PHONY: help venv test lint typecheck pytest local serve demo-model plan capacity bench clean
+.PHONY: help venv test lint typecheck pytest local serve demo-model plan capacity simulate watch bench clean
 
 help:
 	@echo "make local     train the demo model if absent, serve it and a local API front door"
@@ -18,6 +18,8 @@ help:
 	@echo "make serve     the serving container's Gunicorn on 127.0.0.1:\$$PORT (MODEL_DIR=$(MODEL_DIR))"
 	@echo "make plan      offline plan of a stack under mocks with the policy pack (STACK=$(STACK), ARGS=\"--set k=v\")"
 	@echo "make capacity  load-test a URL and derive the autoscaling settings"
+	@echo "make simulate  play a stack through traffic and failures (STACK=$(STACK) ARGS=\"...\")"
+	@echo "make watch     read the deployed endpoint, its subnets and metrics every few seconds (STACK=$(STACK))"
 	@echo "make bench     the benchmarks in bench/, results to bench/results/"
 
 venv: $(STAMP)
@@ -61,6 +63,12 @@ plan: $(STAMP)
 
 capacity: $(STAMP)
 	$(PY) -m tools.capacity $(ARGS)
+
+simulate: $(STAMP)
+	$(PY) -m tools.simulate --stack $(STACK) $(ARGS)
+
+watch: $(STAMP)
+	$(PY) -m tools.watch --stack $(STACK) $(ARGS)
 
 bench: $(STAMP)
 	$(PY) -m bench.run_all

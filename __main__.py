@@ -100,6 +100,9 @@ monitoring = Monitoring(
         cpu_percent=settings.cpu_alarm_percent,
         memory_percent=settings.memory_alarm_percent,
         invocations_per_instance_target=settings.invocations_per_instance_target,
+        concurrency_per_instance_target=(
+            settings.concurrency_per_instance_target if settings.follows_concurrency else None
+        ),
         autoscaling=settings.autoscaling,
         max_instances=settings.fleet_max,
         fleet_at_max_minutes=settings.fleet_at_max_minutes,
@@ -122,6 +125,9 @@ endpoint = Endpoint(
         min_instances=settings.min_instances,
         max_instances=settings.max_instances,
         invocations_per_instance_target=settings.invocations_per_instance_target,
+        scaling_metric=settings.scaling_metric,
+        concurrency_per_instance_target=settings.concurrency_per_instance_target,
+        routing_strategy=settings.routing_strategy,
         scale_in_cooldown_seconds=settings.scale_in_cooldown_seconds,
         scale_out_cooldown_seconds=settings.scale_out_cooldown_seconds,
         update_mode=settings.update_mode,

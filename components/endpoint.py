@@ -27,11 +27,14 @@ from stackcore import endpoint_metrics, rules
 from stackcore.deployment import TrafficRouting
 from stackcore.fleet import UpdateMode
 from stackcore.limits import ENDPOINT_NAME_MAX
+from stackcore.scaling import RoutingStrategy, ScalingMetric, follows_concurrency, follows_invocations
 
 sm = aws.sagemaker
+scaling = aws.appautoscaling
 
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
-SCALING_METRIC = "SageMakerVariantInvocationsPerInstance"
+INVOCATIONS_METRIC_TYPE = endpoint_metrics.INVOCATIONS_PER_INSTANCE_METRIC_TYPE
+CONCURRENCY_METRIC_TYPE = endpoint_metrics.CONCURRENCY_METRIC_TYPE
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,6 +57,12 @@ class EndpointArgs:
     """Autoscaling maximum."""
     invocations_per_instance_target: int = 600
     """SageMakerVariantInvocationsPerInstance target, per minute per instance."""
+    scaling_metric: ScalingMetric = ScalingMetric.INVOCATIONS
+    """The target-tracking policies: on invocations per instance, on concurrency, or both."""
+    concurrency_per_instance_target: int = 4
+    """SageMakerVariantConcurrentRequestsPerModelHighResolution target: requests in flight per model."""
+    routing_strategy: RoutingStrategy = RoutingStrategy.RANDOM
+    """How SageMaker picks the instance for each request."""
     scale_in_cooldown_seconds: int = 300
     """Seconds after a scale-in before the next one."""
     scale_out_cooldown_seconds: int = 60
@@ -123,6 +132,8 @@ class EndpointArgs:
                 raise ValueError(str(burstable))
             if not 1 <= self.min_instances <= self.initial_instance_count <= self.max_instances:
                 raise ValueError("autoscaling needs 1 <= min <= initial <= max instances")
+            if follows_concurrency(self.scaling_metric) and self.concurrency_per_instance_target < 1:
+                raise ValueError("a concurrency target is 1 or more requests in flight")
         if self.update_mode is UpdateMode.ROLLING and not 5 <= self.rolling_batch_percent <= 50:
             raise ValueError("a rolling batch is 5-50% of the variant")
         if self.data_capture_percent and (self.data_capture_uri is None or self.data_capture_arn is None):
@@ -199,6 +210,13 @@ class Endpoint(pulumi.ComponentResource):
                     # pulumi-aws has no argument for it. Keep it near the usual fleet (README).
                     initial_instance_count=args.initial_instance_count,
                     initial_variant_weight=1.0,
+                    # Given even for RANDOM (SageMaker's default), so the configuration says what
+                    # it does; a change of strategy replaces the configuration like any field.
+                    routing_configs=[
+                        sm.EndpointConfigurationProductionVariantRoutingConfigArgs(
+                            routing_strategy=args.routing_strategy.value
+                        )
+                    ],
                 )
             ],
             kms_key_arn=args.kms_key_arn if args.volume_kms else None,
@@ -253,22 +271,27 @@ class Endpoint(pulumi.ComponentResource):
                     delete_before_replace=True,
                 ),
             )
-            aws.appautoscaling.Policy(
-                f"{name}-scaling-policy",
-                policy_type="TargetTrackingScaling",
-                service_namespace=target.service_namespace,
-                scalable_dimension=target.scalable_dimension,
-                resource_id=target.resource_id,
-                target_tracking_scaling_policy_configuration=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs(
+            # Both policies on one target when both metrics are followed: Application Auto Scaling
+            # scales out when either asks and in only when both allow. Each keeps its logical
+            # name whatever the other does, so switching metrics adds or removes one policy.
+            if follows_invocations(args.scaling_metric):
+                _target_tracking_policy(
+                    f"{name}-scaling-policy",
+                    target,
+                    metric_type=INVOCATIONS_METRIC_TYPE,
                     target_value=float(args.invocations_per_instance_target),
-                    predefined_metric_specification=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs(
-                        predefined_metric_type=SCALING_METRIC
-                    ),
-                    scale_in_cooldown=args.scale_in_cooldown_seconds,
-                    scale_out_cooldown=args.scale_out_cooldown_seconds,
-                ),
-                opts=child,
-            )
+                    args=args,
+                    opts=child,
+                )
+            if follows_concurrency(args.scaling_metric):
+                _target_tracking_policy(
+                    f"{name}-concurrency-scaling-policy",
+                    target,
+                    metric_type=CONCURRENCY_METRIC_TYPE,
+                    target_value=float(args.concurrency_per_instance_target),
+                    args=args,
+                    opts=child,
+                )
 
         self.endpoint_name = endpoint.name
         self.endpoint_arn = endpoint.arn
@@ -286,6 +309,36 @@ class Endpoint(pulumi.ComponentResource):
                 "variant_name": self.variant_name,
             }
         )
+
+
+def _target_tracking_policy(
+    name: str,
+    target: aws.appautoscaling.Target,
+    *,
+    metric_type: str,
+    target_value: float,
+    args: EndpointArgs,
+    opts: pulumi.ResourceOptions,
+) -> aws.appautoscaling.Policy:
+    """A target-tracking policy on one of the variant's predefined metrics. No ``resource_label``:
+    Application Auto Scaling takes one only for ALBRequestCountPerTarget (botocore's model)."""
+    return scaling.Policy(
+        name,
+        policy_type="TargetTrackingScaling",
+        service_namespace=target.service_namespace,
+        scalable_dimension=target.scalable_dimension,
+        resource_id=target.resource_id,
+        target_tracking_scaling_policy_configuration=scaling.PolicyTargetTrackingScalingPolicyConfigurationArgs(
+            target_value=target_value,
+            predefined_metric_specification=scaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs(
+                predefined_metric_type=metric_type
+            ),
+            # The stack's cooldowns, the same for each policy.
+            scale_in_cooldown=args.scale_in_cooldown_seconds,
+            scale_out_cooldown=args.scale_out_cooldown_seconds,
+        ),
+        opts=opts,
+    )
 
 
 def endpoint_arn(context: AwsContext, endpoint_name: str) -> pulumi.Output[str]:

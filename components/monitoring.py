@@ -22,8 +22,16 @@ cw = aws.cloudwatch
 
 SAGEMAKER = endpoint_metrics.INVOCATION_NAMESPACE
 SAGEMAKER_INSTANCE = endpoint_metrics.INSTANCE_NAMESPACE
-MINUTE = 60
+MINUTE = endpoint_metrics.STANDARD_PERIOD_SECONDS
+HIGH_RESOLUTION = endpoint_metrics.HIGH_RESOLUTION_PERIOD_SECONDS
 MICROSECONDS_PER_MILLISECOND = endpoint_metrics.MICROSECONDS_PER_MILLISECOND
+CONCURRENCY_ALARM_PERIODS = 36
+"""6 minutes of 10 s datapoints: the high-resolution policy starts a scale-out within about 30 s,
+and a new instance must pass its health checks within about 4 minutes of starting (AWS-FACTS.md);
+above the target after that, the new capacity has not come or is not enough."""
+CONCURRENCY_ALARM_DATAPOINTS = 33
+"""Of those 36, the breaching ones that fire it: a queue that drains for half a minute between
+bursts is still a queue."""
 
 
 
@@ -56,6 +64,9 @@ class MonitoringArgs:
     """MemoryUtilization threshold."""
     invocations_per_instance_target: int
     """The autoscaling target (per minute per instance); sustained traffic above it is an alarm."""
+    concurrency_per_instance_target: int | None = None
+    """The concurrency target when the variant scales on ConcurrentRequestsPerModel: adds its alarm
+    and draws the target on the dashboard. None when the stack does not follow concurrency."""
     autoscaling: bool
     """The variant is autoscaled: add the fleet-at-maximum alarm."""
     max_instances: int
@@ -81,6 +92,8 @@ class MonitoringArgs:
             raise ValueError("error-rate thresholds must be positive")
         if self.max_instances < 1 or self.invocations_per_instance_target < 1:
             raise ValueError("the fleet maximum and the scaling target must be positive")
+        if self.concurrency_per_instance_target is not None and self.concurrency_per_instance_target < 1:
+            raise ValueError("the concurrency target must be positive")
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -190,6 +203,28 @@ class Monitoring(pulumi.ComponentResource):
                 periods=10,
             )
         )
+        if args.concurrency_per_instance_target is not None:
+            alarms.append(
+                self._alarm(
+                    "concurrency-per-model",
+                    f"requests in flight per instance above {args.concurrency_per_instance_target} in "
+                    f"{CONCURRENCY_ALARM_DATAPOINTS} of the last {CONCURRENCY_ALARM_PERIODS} 10 s "
+                    "datapoints: requests queue and "
+                    + (
+                        "autoscaling is not keeping up (at its maximum, or instances not starting)"
+                        if args.autoscaling
+                        else "the fixed fleet is too small; add instances"
+                    ),
+                    metric_name=endpoint_metrics.CONCURRENT_REQUESTS_PER_MODEL,
+                    namespace=SAGEMAKER,
+                    dimensions=variant,
+                    statistic="Average",
+                    threshold=args.concurrency_per_instance_target,
+                    period=HIGH_RESOLUTION,
+                    periods=CONCURRENCY_ALARM_PERIODS,
+                    datapoints=CONCURRENCY_ALARM_DATAPOINTS,
+                )
+            )
         if args.autoscaling:
             alarms.append(self._fleet_at_max_alarm(args, variant))
         alarms.append(
@@ -278,15 +313,17 @@ class Monitoring(pulumi.ComponentResource):
         periods: int,
         datapoints: int | None = None,
         alarm_name: str | None = None,
+        period: int = MINUTE,
         **metric: Any,
     ) -> cw.MetricAlarm:
-        """A single-metric alarm over one-minute periods that tells the topic when it fires and clears."""
+        """A single-metric alarm (one-minute periods unless the metric is high-resolution) that tells
+        the topic when it fires and clears."""
         return cw.MetricAlarm(
             f"{self._name}-{role}",
             name=alarm_name,
             alarm_description=description,
             comparison_operator="GreaterThanThreshold",
-            period=MINUTE,
+            period=period,
             evaluation_periods=periods,
             datapoints_to_alarm=datapoints or periods,
             # No traffic is not a failure of the endpoint.
@@ -458,13 +495,44 @@ def _dashboard_body(args: MonitoringArgs, alarm_arns: list[pulumi.Output[str]]) 
             },
         ),
         widget(
+            "Requests in flight per instance (10 s, high resolution)"
+            + (" vs scaling target" if args.concurrency_per_instance_target is not None else ""),
+            [
+                [
+                    SAGEMAKER,
+                    endpoint_metrics.CONCURRENT_REQUESTS_PER_MODEL,
+                    *endpoint,
+                    {"stat": "Average", "period": HIGH_RESOLUTION},
+                ],
+                [
+                    SAGEMAKER,
+                    endpoint_metrics.CONCURRENT_REQUESTS_PER_MODEL,
+                    *endpoint,
+                    {"stat": "Maximum", "period": HIGH_RESOLUTION},
+                ],
+            ],
+            12,
+            6,
+            **(
+                {
+                    "annotations": {
+                        "horizontal": [
+                            {"label": "scaling target", "value": args.concurrency_per_instance_target}
+                        ]
+                    }
+                }
+                if args.concurrency_per_instance_target is not None
+                else {}
+            ),
+        ),
+        widget(
             "CPU (100 per core) and memory (%)",
             [
                 [SAGEMAKER_INSTANCE, "CPUUtilization", *endpoint, {"stat": "Average"}],
                 [SAGEMAKER_INSTANCE, "MemoryUtilization", *endpoint, {"stat": "Average"}],
             ],
+            0,
             12,
-            6,
         ),
         widget(
             "Front door",
@@ -490,13 +558,13 @@ def _dashboard_body(args: MonitoringArgs, alarm_arns: list[pulumi.Output[str]]) 
                 ["AWS/Lambda", "Errors", "FunctionName", args.function_name, {"stat": "Sum"}],
                 ["AWS/Lambda", "Throttles", "FunctionName", args.function_name, {"stat": "Sum"}],
             ],
-            0,
+            12,
             12,
         ),
         {
             "type": "alarm",
-            "x": 12,
-            "y": 12,
+            "x": 0,
+            "y": 18,
             "width": 12,
             "height": 6,
             "properties": {"title": "Alarms", "alarms": alarm_arns},

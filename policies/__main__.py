@@ -3,7 +3,7 @@
 The only module that constructs ``PolicyPack`` (which starts the analyzer's gRPC server and
 never returns), so nothing imports it; tests read it with ``ast``. The CLI runs it with
 ``policies/`` as the working directory: the repository root goes on ``sys.path`` first so that
-``lib.fleet`` and ``policies.*`` import the same way as in the tests and the offline plan.
+``stackcore.fleet`` and ``policies.*`` import the same way as in the tests and the offline plan.
 """
 
 import sys

@@ -86,6 +86,23 @@ def integer(value: Any, *path: Key) -> int | Unknown | None:
     return None
 
 
+def number(value: Any, *path: Key) -> float | Unknown | None:
+    """A numeric input (a float such as a target-tracking ``targetValue``)."""
+    found = get(value, *path)
+    if found is UNKNOWN:
+        return UNKNOWN
+    if isinstance(found, bool):
+        return None
+    if isinstance(found, int | float):
+        return float(found)
+    if isinstance(found, str):
+        try:
+            return float(found)
+        except ValueError:
+            return None
+    return None
+
+
 def flag(value: Any, *path: Key) -> bool | Unknown | None:
     found = get(value, *path)
     if found is UNKNOWN:

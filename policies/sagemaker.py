@@ -16,7 +16,7 @@ from pulumi_policy import (
 
 from policies import props, settings, topology
 from policies.props import UNKNOWN
-from stackcore import deployment, rules
+from stackcore import deployment, endpoint_metrics, rules
 from stackcore.fleet import QuotaTable, UpdateMode, has_local_nvme, is_burstable, quota_shortfalls
 
 
@@ -309,6 +309,7 @@ network_isolation = ResourceValidationPolicy(
 # sagemaker-endpoint-autoscaling-policy
 
 AUTOSCALING = "sagemaker-endpoint-autoscaling-policy"
+_VARIANT_METRICS = " or ".join(endpoint_metrics.VARIANT_SCALING_METRIC_TYPES)
 _AUTOSCALING_SCHEMA = settings.schema()
 
 
@@ -332,10 +333,24 @@ def validate_autoscaling(args: StackValidationArgs, report_violation: ReportViol
                     f"'{topology.VARIANT_DIMENSION}' with min and max capacity",
                     endpoint.resource.urn,
                 )
-            elif not variant.scaling_policies:
+                continue
+            for policy in variant.scaling_policies:
+                # A customized metric, step scaling or a type not known before the update is not judged.
+                metric_type = topology.predefined_metric_type(policy)
+                if not isinstance(metric_type, str):
+                    continue
+                finding = rules.metric_not_for_a_variant(metric_type)
+                if finding is None:
+                    continue
+                report_violation(
+                    f"scaling policy '{policy.name}' on {where} tracks {finding.message}; {finding.fix} "
+                    "(either counts as the variant autoscaling)",
+                    policy.urn,
+                )
+            if not variant.scaling_policies:
                 report_violation(
                     f"{where} has a scalable target but no scaling policy: add a target-tracking "
-                    "aws.appautoscaling.Policy (e.g. SageMakerVariantInvocationsPerInstance)",
+                    f"aws.appautoscaling.Policy on {_VARIANT_METRICS}",
                     endpoint.resource.urn,
                 )
 
@@ -344,7 +359,7 @@ autoscaling = StackValidationPolicy(
     name=AUTOSCALING,
     description=(
         "Every instance-backed endpoint variant must be autoscaled: add an appautoscaling Target and a "
-        "target-tracking Policy for it."
+        "target-tracking Policy on invocations per instance or high-resolution concurrency (either counts)."
     ),
     validate=validate_autoscaling,
     enforcement_level=EnforcementLevel.MANDATORY,

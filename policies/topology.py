@@ -267,6 +267,16 @@ def _named(
     return [r for r in of_type(resources, type_token) if props.text(r.props, "name") in wanted]
 
 
+def predefined_metric_type(policy: PolicyResource) -> str | props.Unknown | None:
+    """The predefined metric a target-tracking scaling policy follows (None: another kind of policy)."""
+    return props.text(
+        policy.props,
+        "targetTrackingScalingPolicyConfiguration",
+        "predefinedMetricSpecification",
+        "predefinedMetricType",
+    )
+
+
 def _scales(scaling: PolicyResource, endpoint: PolicyResource, endpoint_name: str | None) -> bool:
     """A scalable target or policy on this endpoint: by dependency, or by a known fixed name."""
     if linked(scaling, endpoint):

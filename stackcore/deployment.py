@@ -1,7 +1,7 @@
 """Blue/green deployment bounds and waiting arithmetic, written once.
 
 The stack core's validation and the ``sagemaker-endpoint-deployment-rollback`` policy both use
-these (``lib.deployment`` re-exports them), so a step size or an execution timeout is judged the
+these, so a step size or an execution timeout is judged the
 same at preview time and under CrossGuard. Routing types are SageMaker's
 ``TrafficRoutingConfig.Type`` strings.
 """
@@ -30,7 +30,7 @@ a linear step 10-50%. ALL_AT_ONCE takes no step size."""
 
 MAXIMUM_EXECUTION_TIMEOUT_SECONDS = (600, 28800)
 """``MaximumExecutionTimeoutInSeconds`` bounds (BlueGreenUpdatePolicy and RollingUpdatePolicy), as
-botocore's sagemaker model gives them (tests/test_stackcore_limits.py checks it)."""
+botocore's sagemaker model gives them (tests/test_stack_refusals.py checks it)."""
 
 WAIT_SECONDS = (0, 3600)
 """``WaitIntervalInSeconds`` (traffic routing, rolling) and ``TerminationWaitInSeconds`` bounds."""

@@ -29,8 +29,26 @@ MODEL_LATENCY = "ModelLatency"
 OVERHEAD_LATENCY = "OverheadLatency"
 INVOCATION_4XX_ERRORS = "Invocation4XXErrors"
 INVOCATION_5XX_ERRORS = "Invocation5XXErrors"
+CONCURRENT_REQUESTS_PER_MODEL = "ConcurrentRequestsPerModel"
+"""High-resolution: requests in a model container (queued inside it included), every 10 s."""
 CPU_UTILIZATION = "CPUUtilization"
 MEMORY_UTILIZATION = "MemoryUtilization"
+
+HIGH_RESOLUTION_PERIOD_SECONDS = 10
+"""``ConcurrentRequestsPerModel`` is emitted every 10 s (standard metrics: once a minute). CloudWatch
+alarms take periods of 10, 20, 30 or a multiple of 60 s; 10 s follows every datapoint."""
+STANDARD_PERIOD_SECONDS = 60
+
+# Application Auto Scaling's predefined metric types for a SageMaker variant (botocore's
+# application-autoscaling model, ``MetricType``; tests/program/test_program_scaling.py checks them).
+INVOCATIONS_PER_INSTANCE_METRIC_TYPE = "SageMakerVariantInvocationsPerInstance"
+"""Target tracking on ``InvocationsPerInstance``: per minute per instance."""
+CONCURRENCY_METRIC_TYPE = "SageMakerVariantConcurrentRequestsPerModelHighResolution"
+"""Target tracking on ``ConcurrentRequestsPerModel``: concurrent requests per model container."""
+VARIANT_SCALING_METRIC_TYPES = (INVOCATIONS_PER_INSTANCE_METRIC_TYPE, CONCURRENCY_METRIC_TYPE)
+"""The predefined metrics that scale an instance-backed production variant. (botocore lists more
+SageMaker types: ``SageMakerVariantProvisionedConcurrencyUtilization`` is for serverless variants,
+the ``SageMakerInferenceComponent*`` ones for inference components, neither of which this stack has.)"""
 
 MICROSECONDS_PER_MILLISECOND = 1000
 """``ModelLatency`` and ``OverheadLatency`` are published in microseconds."""

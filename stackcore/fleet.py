@@ -1,7 +1,7 @@
 """Fleet, address and quota arithmetic, written once (the stack core).
 
 The program's configuration validation, the CrossGuard policies, the offline plan and the
-capacity tool all call these functions (``lib.fleet`` re-exports them), so a figure can never
+capacity tool all call these functions, so a figure can never
 mean one thing at preview time and another under CrossGuard. Facts (sources in docs/settings.md):
 
 - a VPC-attached endpoint takes at least two private IP addresses per instance;

@@ -287,8 +287,8 @@ ROWS: tuple[tuple[str, int, float, int, bool, bool, bool, bool], ...] = (
     ("ml.t2.large", 2, 8, 0, True, False, False, True),
     ("ml.t2.xlarge", 4, 16, 0, True, False, False, True),
     ("ml.t2.2xlarge", 8, 32, 0, True, False, False, True),
-    ("ml.trn1.2xlarge", 8, 32, 1, True, False, True, True),
-    ("ml.trn1.32xlarge", 128, 512, 16, True, False, True, True),
-    ("ml.trn1n.32xlarge", 128, 512, 16, True, False, True, True),
-    ("ml.trn2.48xlarge", 192, 2048, 16, True, False, True, True),
+    ("ml.trn1.2xlarge", 8, 32, 1, False, False, True, True),
+    ("ml.trn1.32xlarge", 128, 512, 16, False, False, True, True),
+    ("ml.trn1n.32xlarge", 128, 512, 16, False, False, True, True),
+    ("ml.trn2.48xlarge", 192, 2048, 16, False, False, True, True),
 )

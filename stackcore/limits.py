@@ -1,5 +1,5 @@
 """Bounds the AWS APIs put on the figures a stack sets, from botocore's service models where they
-give one (``tests/test_stackcore_limits.py`` checks these against the installed botocore).
+give one (``tests/test_stack_refusals.py`` checks them against the installed botocore).
 
 Integers the models leave unbounded are Java ``int`` (32-bit) in every AWS API this stack calls.
 """
@@ -35,6 +35,11 @@ UPPER_BOUNDS: dict[str, tuple[int, str]] = {
     keys.MIN_INSTANCES: (INT32_MAX, "Application Auto Scaling RegisterScalableTarget (MinCapacity)"),
     keys.MAX_INSTANCES: (INT32_MAX, "Application Auto Scaling RegisterScalableTarget (MaxCapacity)"),
     keys.INVOCATIONS_PER_INSTANCE_TARGET: (INT32_MAX, "a target-tracking TargetValue kept to a 32-bit count"),
+    keys.CONCURRENCY_PER_INSTANCE_TARGET: (
+        INT32_MAX,
+        "a target-tracking TargetValue kept to a 32-bit count",
+    ),
+    keys.MAX_CONCURRENCY_PER_INSTANCE: (INT32_MAX, "a 32-bit count, like every figure the stack sets"),
     keys.SCALE_IN_COOLDOWN_SECONDS: (
         INT32_MAX,
         "Application Auto Scaling PutScalingPolicy (ScaleInCooldown)",

@@ -22,7 +22,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from stackcore import deployment, fleet
+from stackcore import deployment, endpoint_metrics, fleet
 from stackcore.instance_types import is_arm, is_burstable
 
 PRODUCTION_ENVIRONMENTS = ("prod", "production")
@@ -81,6 +81,37 @@ def burstable_autoscaled(instance_type: str, autoscaling: bool) -> Finding | Non
         message=f"{instance_type} is burstable and Application Auto Scaling refuses burstable variants "
         "(RegisterScalableTarget)",
         fix="turn autoscaling off (autoscaling: false) or use a non-burstable type such as ml.c5.xlarge",
+    )
+
+
+def is_variant_scaling_metric(predefined_metric_type: str) -> bool:
+    """Either metric a stack may scale on counts as "the variant autoscales"."""
+    return predefined_metric_type in endpoint_metrics.VARIANT_SCALING_METRIC_TYPES
+
+
+def metric_not_for_a_variant(predefined_metric_type: str) -> Finding | None:
+    """A target-tracking policy on a predefined metric that does not measure an instance-backed
+    variant (another service's, a serverless variant's or an inference component's) never moves it."""
+    if is_variant_scaling_metric(predefined_metric_type):
+        return None
+    return Finding(
+        message=f"{predefined_metric_type} does not measure an instance-backed endpoint variant, so "
+        "the policy never scales it",
+        fix="track " + " or ".join(endpoint_metrics.VARIANT_SCALING_METRIC_TYPES),
+    )
+
+
+def concurrency_target_beyond_capacity(target: float, measured_capacity: float) -> Finding | None:
+    """A concurrency target above what one instance was measured to hold within the latency
+    objective: target tracking would keep every instance past its limit before adding one.
+    ``measured_capacity`` 0 means not measured (nothing to judge)."""
+    if measured_capacity <= 0 or target <= measured_capacity:
+        return None
+    return Finding(
+        message=f"a target of {target:g} concurrent requests per instance is more than the "
+        f"{measured_capacity:g} one instance was measured to hold within the latency objective",
+        fix=f"set concurrencyPerInstanceTarget to {measured_capacity:g} or less (make capacity derives "
+        "it: the in-flight requests at the operating point x the safety factor)",
     )
 
 
@@ -177,6 +208,11 @@ OWNER: dict[str, Owner] = {
     "rolling_batch_out_of_range": Owner.CONFIG,
     "rolling_batch_of_one_instance": Owner.CONFIG,
     "subnet_too_small": Owner.CONFIG,
+    # An instance cannot hold it: refused by the configuration; the pack carries it too, for
+    # policies the program did not write (appautoscaling-policy-concurrency-capacity).
+    "concurrency_target_beyond_capacity": Owner.CONFIG,
+    # The program only emits the two variant metrics: a guardrail on resources others write.
+    "metric_not_for_a_variant": Owner.PACK,
     "quota_shortfalls": Owner.CONFIG,  # stackcore.fleet.quota_shortfalls: the text is QuotaShortfall.message
 }
 """Which layer refuses each guardrail above (see the module docstring)."""

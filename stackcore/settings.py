@@ -21,13 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from stackcore import deployment, fleet, keys, limits, regions, rules
+from stackcore import deployment, fleet, keys, limits, regions, rules, scaling
 from stackcore.deployment import TrafficRouting
 from stackcore.fleet import QuotaTable, UpdateMode, VariantFleet
 from stackcore.instance_types import hosting_instance_types, instance_type, known
 from stackcore.keys import PROJECT
 from stackcore.layering import Declaration, config_string, read_project, undeclared_problems
 from stackcore.problems import Problem, StackConfigError
+from stackcore.scaling import RoutingStrategy, ScalingMetric
 
 INTERFACE_ENDPOINT_SERVICES: tuple[str, ...] = ("sagemaker.runtime", "ecr.api", "ecr.dkr", "logs", "sts")
 """Interface VPC endpoints in every private subnet; each puts one ENI (one address) in each subnet."""
@@ -103,6 +104,15 @@ class StackSettings:
     min_instances: int
     max_instances: int
     invocations_per_instance_target: int
+    scaling_metric: ScalingMetric
+    """What target tracking follows: invocations per instance, concurrent requests per model, or both."""
+    concurrency_per_instance_target: int
+    """Target of SageMakerVariantConcurrentRequestsPerModelHighResolution (requests in flight per
+    model container; one container per instance here)."""
+    max_concurrency_per_instance: int
+    """Requests in flight one instance held within the latency objective, as make capacity measured
+    it; 0 = not measured."""
+    routing_strategy: RoutingStrategy
     scale_in_cooldown_seconds: int
     scale_out_cooldown_seconds: int
     update_mode: UpdateMode
@@ -145,6 +155,11 @@ class StackSettings:
     @property
     def production(self) -> bool:
         return rules.is_production(self.environment.value)
+
+    @property
+    def follows_concurrency(self) -> bool:
+        """The variant is autoscaled on ConcurrentRequestsPerModel (concurrency or both)."""
+        return self.autoscaling and scaling.follows_concurrency(self.scaling_metric)
 
     @property
     def fleet_is_computable(self) -> bool:
@@ -246,6 +261,10 @@ def parse_settings(
         min_instances=reader.integer(k.MIN_INSTANCES),
         max_instances=reader.integer(k.MAX_INSTANCES),
         invocations_per_instance_target=reader.integer(k.INVOCATIONS_PER_INSTANCE_TARGET),
+        scaling_metric=reader.enum(k.SCALING_METRIC, ScalingMetric) or ScalingMetric.INVOCATIONS,
+        concurrency_per_instance_target=reader.integer(k.CONCURRENCY_PER_INSTANCE_TARGET),
+        max_concurrency_per_instance=reader.integer(k.MAX_CONCURRENCY_PER_INSTANCE),
+        routing_strategy=reader.enum(k.ROUTING_STRATEGY, RoutingStrategy) or RoutingStrategy.RANDOM,
         scale_in_cooldown_seconds=reader.integer(k.SCALE_IN_COOLDOWN_SECONDS),
         scale_out_cooldown_seconds=reader.integer(k.SCALE_OUT_COOLDOWN_SECONDS),
         update_mode=reader.enum(k.UPDATE_MODE, UpdateMode) or UpdateMode.BLUE_GREEN,
@@ -304,6 +323,24 @@ def parse_quotas(
     if problems:
         raise StackConfigError(problems)
     return table
+
+
+def parse_max_concurrency(
+    values: Mapping[str, Any],
+    *,
+    project: str = PROJECT,
+    declarations: Mapping[str, Declaration],
+) -> int:
+    """Only ``maxConcurrencyPerInstance`` (for the policy-pack config), read as :func:`parse_settings`
+    reads it; raises :class:`StackConfigError` for a malformed value."""
+    own = _own_values(values, declarations, project)
+    if own.get(keys.MAX_CONCURRENCY_PER_INSTANCE) is None:
+        return 0  # a project that does not declare it has not measured
+    problems: list[Problem] = []
+    measured = _Reader(own, problems).integer(keys.MAX_CONCURRENCY_PER_INSTANCE)
+    if problems:
+        raise StackConfigError(problems)
+    return measured
 
 
 def _own_values(
@@ -404,6 +441,8 @@ def _validate_api_bounds(s: StackSettings) -> list[Problem]:
         k.MIN_INSTANCES: s.min_instances,
         k.MAX_INSTANCES: s.max_instances,
         k.INVOCATIONS_PER_INSTANCE_TARGET: s.invocations_per_instance_target,
+        k.CONCURRENCY_PER_INSTANCE_TARGET: s.concurrency_per_instance_target,
+        k.MAX_CONCURRENCY_PER_INSTANCE: s.max_concurrency_per_instance,
         k.SCALE_IN_COOLDOWN_SECONDS: s.scale_in_cooldown_seconds,
         k.SCALE_OUT_COOLDOWN_SECONDS: s.scale_out_cooldown_seconds,
         k.TOTAL_INSTANCE_QUOTA: s.quotas.total_instances,
@@ -497,6 +536,15 @@ def _validate_fleet(s: StackSettings) -> list[Problem]:
                     fix="choose minInstances <= initialInstanceCount <= maxInstances",
                 )
             )
+        problems.extend(_validate_concurrency_target(s))
+    if s.max_concurrency_per_instance < 0:
+        add(
+            Problem(
+                key=keys.MAX_CONCURRENCY_PER_INSTANCE,
+                problem=f"{s.max_concurrency_per_instance} requests",
+                fix="use 0 (not measured) or the in-flight requests make capacity measured",
+            )
+        )
     # With autoscaling off too: the invocations alarm and the dashboard use the target.
     if s.invocations_per_instance_target < 1:
         add(
@@ -516,6 +564,25 @@ def _validate_fleet(s: StackSettings) -> list[Problem]:
         if value < 0:
             add(Problem(key=key, problem=f"{value} s", fix="use 0 or more seconds"))
     return problems
+
+
+def _validate_concurrency_target(s: StackSettings) -> list[Problem]:
+    """The concurrency target counts only when the variant scales on concurrency."""
+    if not s.follows_concurrency:
+        return []
+    if s.concurrency_per_instance_target < 1:
+        return [
+            Problem(
+                key=keys.CONCURRENCY_PER_INSTANCE_TARGET,
+                problem=f"{s.concurrency_per_instance_target}: scalingMetric {s.scaling_metric.value} needs "
+                "a target of 1 or more concurrent requests per instance",
+                fix="set it to the in-flight requests at the operating point x 0.5 (run make capacity)",
+            )
+        ]
+    finding = rules.concurrency_target_beyond_capacity(
+        s.concurrency_per_instance_target, s.max_concurrency_per_instance
+    )
+    return _finding(keys.CONCURRENCY_PER_INSTANCE_TARGET, finding)
 
 
 def _validate_update(s: StackSettings) -> list[Problem]:
@@ -862,14 +929,19 @@ _E = TypeVar("_E", bound=enum.StrEnum)
 _INTEGER = re.compile(r"^[+-]?\d+$")
 
 
-def _string(raw: Any) -> str:
+def _shown(raw: Any) -> str:
+    """A value for a message: an object or a list as such (the CLI hands them over as JSON text)."""
     value = _decoded(raw) if isinstance(raw, str) and raw.lstrip()[:1] in ("{", "[") else raw
     if isinstance(value, dict):
-        raise TypeError(f"expected a string, got an object {json.dumps(value, sort_keys=True)}")
+        return f"an object {json.dumps(value, sort_keys=True)}"
     if isinstance(value, list):
-        raise TypeError(f"expected a string, got a list {json.dumps(value)}")
-    if not isinstance(raw, str):
-        raise TypeError(f"expected a string, got {raw!r}")
+        return f"a list {json.dumps(value)}"
+    return repr(raw)
+
+
+def _string(raw: Any) -> str:
+    if not isinstance(raw, str) or _shown(raw) != repr(raw):
+        raise TypeError(f"expected a string, got {_shown(raw)}")
     return raw
 
 
@@ -885,14 +957,14 @@ def _decoded(raw: Any) -> Any:
 def _string_list(raw: Any) -> list[str]:
     value = _decoded(raw)
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):  # pyright: ignore[reportUnknownVariableType]
-        raise TypeError(f"expected a list of strings, got {raw!r}")
+        raise TypeError(f"expected a list of strings, got {_shown(raw)}")
     return list(value)  # pyright: ignore[reportUnknownArgumentType]
 
 
 def _quota_object(raw: Any) -> dict[str, int]:
     value = _decoded(raw)
     if not isinstance(value, dict):
-        raise TypeError(f"expected an object of instance type -> count, got {raw!r}")
+        raise TypeError(f"expected an object of instance type -> count, got {_shown(raw)}")
     quotas: dict[str, int] = {}
     for instance_type_name, count in value.items():  # pyright: ignore[reportUnknownVariableType]
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
@@ -912,7 +984,7 @@ def _integer(raw: Any) -> int:
         or not isinstance(raw, int | str)
         or (isinstance(raw, str) and not _INTEGER.match(raw))
     ):
-        raise TypeError(f"{raw!r} is not a whole number")
+        raise TypeError(f"{_shown(raw)} is not a whole number")
     return int(raw)
 
 
@@ -921,7 +993,7 @@ def _boolean(raw: Any) -> bool:
         return raw
     if isinstance(raw, str) and raw.lower() in ("true", "false"):
         return raw.lower() == "true"
-    raise TypeError(f"{raw!r} is not true or false")
+    raise TypeError(f"{_shown(raw)} is not true or false")
 
 
 class _Reader:

@@ -1,9 +1,9 @@
-"""The shared fleet, address and quota arithmetic (lib/fleet.py)."""
+"""The shared fleet, address and quota arithmetic (stackcore/fleet.py)."""
 
 import pytest
 
-from lib import fleet
-from lib.fleet import QuotaTable, UpdateMode, VariantFleet
+from stackcore import fleet
+from stackcore.fleet import QuotaTable, UpdateMode, VariantFleet
 
 
 def test_blue_green_update_doubles_the_peak_fleet():

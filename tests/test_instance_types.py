@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from stackcore import instance_types
@@ -49,6 +51,15 @@ def test_facts_of_a_type():
     assert instance_type("ml.g5.xlarge").local_nvme
     assert instance_type("ml.g5.xlarge").gpu
     assert not instance_type("ml.c5.xlarge").local_nvme
+
+
+def test_burstable_means_the_t_families_only():
+    # Trainium (trn1, trn2) starts with a t too and is not burstable: it must be autoscalable.
+    from stackcore.instance_type_table import ROWS  # noqa: PLC0415
+
+    burstable = {name for name, *_, is_burstable, _arm, _nvme, _checked in ROWS if is_burstable}
+    assert burstable == {name for name, *_ in ROWS if re.match(r"^ml\.t\d", name)}
+    assert not instance_type("ml.trn1.2xlarge").burstable
 
 
 def test_an_unknown_name_is_refused_with_the_closest_type():

@@ -28,14 +28,15 @@ from typing import Any, TextIO
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lib.graph import RecordedResource, ResourceGraph
-from policies import ec2, sagemaker, topology
+from policies import appautoscaling, ec2, sagemaker, topology
 from policies.runner import PackReport, policy_config, policy_resources, run_pack
 from policies.settings import ENDPOINT_INSTANCE_QUOTAS, TOTAL_INSTANCE_QUOTA, PolicyConfigError
 from stackcore import quotas as stack_quotas
 from stackcore.fleet import QuotaTable, UpdateMode
 from stackcore.layering import parse_set_arguments, read_stack_values
 from stackcore.problems import StackConfigError
-from stackcore.settings import parse_quotas
+from stackcore.settings import parse_max_concurrency, parse_quotas
+from tools.simulate import whatif
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 EXIT_OK, EXIT_VIOLATION, EXIT_CONFIG = 0, 1, 2
@@ -55,7 +56,14 @@ def stack_pack_config(
         ENDPOINT_INSTANCE_QUOTAS: dict(sorted(declared.per_instance_type.items())),
         TOTAL_INSTANCE_QUOTA: declared.total_instances,
     }
-    return {sagemaker.INSTANCE_QUOTA: quotas}
+    pack_config: dict[str, Any] = {sagemaker.INSTANCE_QUOTA: quotas}
+    # The measured concurrency one instance holds (the stack key and the pack key agree); 0, the
+    # default, means not measured, which the policy's own default already says.
+    measured = parse_max_concurrency(values.values, declarations=values.declarations, project=values.project)
+    if measured > 0:
+        entry = {appautoscaling.MAX_CONCURRENCY_PER_INSTANCE: measured}
+        pack_config[appautoscaling.CONCURRENCY_CAPACITY] = entry
+    return pack_config
 
 
 def merge_pack_config(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -72,6 +80,7 @@ def merge_pack_config(base: Mapping[str, Any], override: Mapping[str, Any]) -> d
 
 
 # Live quotas (where credentials exist): the account's real table beats the declared one.
+
 
 def with_live_quotas(pack_config: Mapping[str, Any], client: Any, out: TextIO) -> dict[str, Any]:
     """The pack config with the account's quotas in place of the declared ones (each change printed).
@@ -287,6 +296,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     print_tree(graph, out)
     print_fleet(graph, pack_config, out)
     print_policies(report, out)
+    out.write(whatif.report(args.stack, args.project_dir, overrides))
     return EXIT_OK if report.passed else EXIT_VIOLATION
 
 

@@ -4,13 +4,16 @@ with a Locust master and two workers on loopback. Real load, a few seconds each.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tools.capacity import cli
+from tools.serving import free_port
 
-from .conftest import CeilingServer
+from .conftest import REPO_ROOT, CeilingServer, StubServer
 
 WORKERS = 5
 SERVICE_SECONDS = 0.2
@@ -67,3 +70,65 @@ def test_hard_ceiling_is_found_within_five_percent(
         assert "a Locust master and 2 worker(s) on this machine" in out
     # The busiest generator's CPU is there for every step, from each worker in the distributed case.
     assert all(step["generator_cpu_percent"] is not None for step in record["steps"])
+
+
+def test_a_worker_started_apart_joins_a_master_bound_for_remote_workers(
+    stub_server: StubServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    port = free_port()
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tools.capacity",
+            "--worker",
+            "--master-host",
+            "127.0.0.1",
+            "--master-port",
+            str(port),
+        ],
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        payload = tmp_path / "payload.csv"
+        payload.write_text("1,2,3\n")
+        code = cli.main(
+            [
+                "--url",
+                stub_server(),
+                "--payload",
+                str(payload),
+                "--generators",
+                "1",
+                "--master-bind",
+                "127.0.0.1",
+                "--master-port",
+                str(port),
+                "--worker-wait-seconds",
+                "30",
+                "--max-users",
+                "2",
+                "--step-seconds",
+                "0.5",
+                "--warmup-seconds",
+                "0.1",
+                "--p99-ms",
+                "5000",
+                "--instance-type",
+                "ml.c5.xlarge",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        out = capsys.readouterr().out
+        assert code == 0, out
+        assert "a Locust master and 1 worker(s) connecting to 127.0.0.1" in out
+        record = json.loads((tmp_path / cli.JSON_NAME).read_text())
+        assert all(step["requests"] > 0 for step in record["steps"])
+        assert worker.wait(timeout=30) == 0  # the master told it to quit
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lib import fleet
+from stackcore import fleet
 from tools.capacity import sizing, stack
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -147,18 +147,28 @@ def test_printed_settings_pasted_into_prod_pass_the_programs_validation_and_the_
     settings = sizing.derive_fleet(
         instance_rps=200.0, instance_type="ml.c5.xlarge", base_rps=300, peak_rps=600, az_count=3
     )
+    # 8 users in flight at the operating point on 2 local cores, x2 to the 4 vCPUs: 16, target 8.
+    concurrency = sizing.derive_concurrency(
+        sizing.StepResult(users=8, seconds=10, requests=1000, errors=0, p50_ms=60, p95_ms=80, p99_ms=90),
+        scaling_factor=2.0,
+    )
     pasted = yaml.safe_load(
-        stack.stack_yaml(stack.stack_settings(settings, "ml.c5.xlarge"), "xgboost-endpoint")
+        stack.stack_yaml(stack.stack_settings(settings, "ml.c5.xlarge", concurrency), "xgboost-endpoint")
     )
     graph = evaluate_stack("prod", config_overrides=pasted["config"])
 
-    report = run_pack(graph, stack_pack_config("prod"))
+    report = run_pack(graph, stack_pack_config("prod", overrides=pasted["config"]))
     assert report.passed, [str(violation) for violation in report.violations]
     (target,) = graph.of_type("aws:appautoscaling/target:Target")
     assert (target.inputs["minCapacity"], target.inputs["maxCapacity"]) == (3, 6)
-    (policy,) = graph.of_type("aws:appautoscaling/policy:Policy")
-    tracking = policy.inputs["targetTrackingScalingPolicyConfiguration"]
-    assert tracking["targetValue"] == 6000
-    assert tracking["predefinedMetricSpecification"]["predefinedMetricType"] == (
-        "SageMakerVariantInvocationsPerInstance"
-    )
+    # prod scales on both metrics: the run gives both targets
+    tracking = {
+        p.inputs["targetTrackingScalingPolicyConfiguration"]["predefinedMetricSpecification"][
+            "predefinedMetricType"
+        ]: p.inputs["targetTrackingScalingPolicyConfiguration"]["targetValue"]
+        for p in graph.of_type("aws:appautoscaling/policy:Policy")
+    }
+    assert tracking == {
+        "SageMakerVariantInvocationsPerInstance": 6000,
+        "SageMakerVariantConcurrentRequestsPerModelHighResolution": 8,
+    }

@@ -8,7 +8,7 @@ from typing import Any
 from policy_checks import messages
 from policy_graphs import happy_graph, mutate, mutate_type, relink, remove
 
-from lib.fleet import addresses_needed_per_subnet, largest_prefix_holding
+from stackcore.fleet import addresses_needed_per_subnet, largest_prefix_holding
 
 SUBNETS = "ec2-subnet-endpoint-addresses"
 

@@ -127,7 +127,7 @@ def test_policy_reads_the_clis_unknown_value_proxies_without_error() -> None:
 
 def test_policies_are_named_service_thing_property_and_unique() -> None:
     names = policy_names()
-    assert len(names) == len(set(names)) == 24
+    assert len(names) == len(set(names)) == 25
     for name in names:
         assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+){2,}", name), name
     services = {name.split("-", 1)[0] for name in names}

@@ -1,10 +1,10 @@
-"""lib/deployment.py: the blue/green bounds and waits shared by config validation and the policy."""
+"""stackcore/deployment.py: the blue/green bounds and waits shared by config validation and the policy."""
 
 from __future__ import annotations
 
 import pytest
 
-from lib import deployment
+from stackcore import deployment
 
 
 @pytest.mark.parametrize(

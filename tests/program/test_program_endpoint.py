@@ -109,6 +109,7 @@ def test_the_configuration_carries_type_count_model_key_and_capture(prod):
         "instanceType": "ml.c5.xlarge",
         "initialInstanceCount": 3,
         "initialVariantWeight": 1.0,
+        "routingConfigs": [{"routingStrategy": "LEAST_OUTSTANDING_REQUESTS"}],
     }
     key = prod.named("encryption-key").outputs["arn"]
     assert config.inputs["kmsKeyArn"] == key
@@ -217,23 +218,6 @@ def test_the_endpoint_claims_no_timeout_the_provider_would_ignore(stack, request
     endpoint = one(request.getfixturevalue(stack), "aws:sagemaker/endpoint:Endpoint")
     assert endpoint.custom_timeouts == {}
     assert endpoint.inputs["name"] == f"xgboost-endpoint-{stack}"
-
-
-def test_prod_scales_on_invocations_per_instance_between_min_and_max(prod):
-    target = one(prod, "aws:appautoscaling/target:Target")
-    assert target.inputs["resourceId"] == "endpoint/xgboost-endpoint-prod/variant/AllTraffic"
-    assert target.inputs["scalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
-    assert (target.inputs["minCapacity"], target.inputs["maxCapacity"]) == (3, 6)
-    assert target.delete_before_replace is True
-    policy = one(prod, "aws:appautoscaling/policy:Policy")
-    assert policy.inputs["policyType"] == "TargetTrackingScaling"
-    assert policy.inputs["targetTrackingScalingPolicyConfiguration"] == {
-        "targetValue": 12000.0,
-        "predefinedMetricSpecification": {"predefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
-        "scaleInCooldown": 300,
-        "scaleOutCooldown": 60,
-    }
-    assert policy.inputs["resourceId"] == target.inputs["resourceId"]
 
 
 def test_endpoint_args_refuse_autoscaling_a_burstable_type():

@@ -10,7 +10,7 @@ from botocore.stub import Stubber
 
 import config
 from lib.evaluate import evaluate_stack
-from lib.fleet import QuotaTable, UpdateMode, VariantFleet
+from stackcore.fleet import QuotaTable, UpdateMode, VariantFleet
 
 ACCOUNT_QUOTAS = [
     {"QuotaName": "ml.c5.xlarge for endpoint usage", "QuotaCode": "L-1", "Value": 8.0},

@@ -144,6 +144,34 @@ def test_traffic_above_the_scaling_target_is_an_alarm(prod):
     assert "autoscaling is not keeping up" in inputs["alarmDescription"]
 
 
+def test_requests_queueing_above_the_concurrency_target_is_a_high_resolution_alarm(prod):
+    inputs = alarm(prod, "concurrency-per-model")
+    assert (inputs["namespace"], inputs["metricName"], inputs["statistic"]) == (
+        "AWS/SageMaker",
+        "ConcurrentRequestsPerModel",
+        "Average",
+    )
+    assert inputs["dimensions"] == ENDPOINT_DIMENSIONS
+    # The metric comes every 10 s; PutMetricAlarm takes 10, 20, 30 or a multiple of 60.
+    assert inputs["period"] == 10
+    assert (inputs["evaluationPeriods"], inputs["datapointsToAlarm"]) == (36, 33)
+    assert inputs["threshold"] == 5
+    assert "autoscaling is not keeping up" in inputs["alarmDescription"]
+
+
+def test_the_dashboard_shows_invocations_and_concurrency_against_their_targets(prod):
+    body = json.loads(one(prod, "aws:cloudwatch/dashboard:Dashboard").inputs["dashboardBody"])
+    by_title = {w["properties"]["title"]: w["properties"] for w in body["widgets"] if w["type"] == "metric"}
+    invocations = by_title["Invocations per instance (per minute) vs scaling target"]
+    assert invocations["annotations"]["horizontal"][0]["value"] == 12000
+    concurrency = by_title["Requests in flight per instance (10 s, high resolution) vs scaling target"]
+    assert concurrency["annotations"]["horizontal"][0]["value"] == 5
+    assert [row[1] for row in concurrency["metrics"]] == ["ConcurrentRequestsPerModel"] * 2
+    assert all(row[-1]["period"] == 10 for row in concurrency["metrics"])
+    placed = [(w["x"], w["y"]) for w in body["widgets"]]
+    assert len(placed) == len(set(placed)), "two widgets in one place"
+
+
 def test_a_fixed_fleet_is_told_to_add_instances(dev):
     assert "add instances" in alarm(dev, "invocations-per-instance")["alarmDescription"]
 

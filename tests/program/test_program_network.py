@@ -11,8 +11,8 @@ from program_helpers import as_list, one
 from components.context import AwsContext
 from components.network import ENDPOINT_POLICIES, NetworkArgs, VpcEndpointAccess
 from config import INTERFACE_ENDPOINT_SERVICES
-from lib import fleet
 from lib.evaluate import evaluate_stack
+from stackcore import fleet
 
 
 def test_prod_has_one_private_subnet_per_zone_in_three_zones(prod):

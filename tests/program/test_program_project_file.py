@@ -34,7 +34,7 @@ def test_every_setting_has_a_valid_type_a_default_and_a_description():
 
 def test_the_stack_core_reads_exactly_the_declared_settings():
     source = (REPO_ROOT / "stackcore" / "settings.py").read_text()
-    read = {getattr(keys, name) for name in re.findall(r"reader\.\w+\(\s*k\.(\w+)", source)}
+    read = {getattr(keys, name) for name in re.findall(r"reader\.\w+\(\s*(?:k|keys)\.(\w+)", source)}
     assert read == set(declared())
 
 

@@ -18,17 +18,18 @@ import contextlib
 import datetime as dt
 import os
 import socket
+import subprocess
 import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-from lib import fleet
-from tools.capacity import cpu, ramp, report, sizing, stack
+from stackcore import fleet
+from tools.capacity import cloudwatch, cpu, ramp, report, sizing, stack
 from tools.capacity.load import LoadEngineError, Plan, RampOutcome, run_ramp
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -182,7 +183,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--endpoint-name",
         help="deployed endpoint to read CPU, memory and invocation metrics for from CloudWatch",
     )
-    cpu_group.add_argument("--region", help="AWS region of --endpoint-name (default: the stack's aws:region)")
+    cpu_group.add_argument(
+        "--region", help="AWS region of --endpoint-name (default: boto3's, e.g. AWS_REGION)"
+    )
+    cpu_group.add_argument(
+        "--metrics-wait-seconds",
+        type=_non_negative_float,
+        default=180.0,
+        help="with --endpoint-name: how long to wait after the test for CloudWatch to publish its "
+        "last minute (default 180)",
+    )
 
     generators = parser.add_argument_group("load generators")
     generators.add_argument(
@@ -361,7 +371,9 @@ def _local_server_pid(args: argparse.Namespace, url: str) -> int | None:
 @contextlib.contextmanager
 def _target(args: argparse.Namespace, out: TextIO) -> Iterator[Target]:
     if args.model_dir is None:
-        yield Target(url=args.url, server_pid=_local_server_pid(args, args.url))
+        # A deployed endpoint's CPU comes from CloudWatch, never from a process here.
+        pid = None if args.endpoint_name else _local_server_pid(args, args.url)
+        yield Target(url=args.url, server_pid=pid)
         return
     # Imported only here: the command also measures remote URLs, with no container code needed.
     from tools.serving import ContainerStartError, running_container  # noqa: PLC0415
@@ -566,19 +578,20 @@ def measure(args: argparse.Namespace, prepared: Prepared, out: TextIO) -> Measur
     return Measurement(url=url, model_version=model_version, outcome=outcome, server_pid=target.server_pid)
 
 
-def measure_and_size(args: argparse.Namespace, out: TextIO) -> int:
-    """The whole command once the arguments are parsed; raises CapacityError for user errors."""
-    prepared = prepare(args)
-    out_dir: Path = args.out or REPO_ROOT / "capacity-runs" / dt.datetime.now(dt.UTC).strftime(
-        "%Y%m%dT%H%M%SZ"
-    )
-    started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    measurement = measure(args, prepared, out)
-    steps = measurement.outcome.steps
-    point = ramp.choose_operating_point(steps, args.p99_ms, args.cpu_target)
+def _run_record(
+    args: argparse.Namespace,
+    *,
+    prepared: Prepared,
+    measurement: Measurement,
+    steps: list[sizing.StepResult],
+    point: ramp.OperatingPoint,
+    started_at: str,
+    cloudwatch_record: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The run as saved to capacity.json, before the fleet is derived."""
     chosen = point.step
     payload = prepared.payload
-    record: dict[str, Any] = {
+    return {
         "started_at": started_at,
         "url": measurement.url,
         "measured_locally": prepared.measured_locally,
@@ -594,6 +607,7 @@ def measure_and_size(args: argparse.Namespace, out: TextIO) -> int:
         "server_cpu_source": _cpu_source(measurement, args),
         "generators": args.generators,
         "steps": [report.step_record(step, args.p99_ms, args.cpu_target) for step in steps],
+        "cloudwatch": cloudwatch_record,
         "stop_reason": measurement.outcome.stop_reason,
         "objective_broken": any(not step.meets(args.p99_ms) for step in steps),
         "generator_saturated": measurement.outcome.generator_saturated,
@@ -607,15 +621,45 @@ def measure_and_size(args: argparse.Namespace, out: TextIO) -> int:
         "fleet": None,
         "stack_settings": None,
     }
+
+
+def measure_and_size(args: argparse.Namespace, out: TextIO) -> int:
+    """The whole command once the arguments are parsed; raises CapacityError for user errors."""
+    prepared = prepare(args)
+    out_dir: Path = args.out or REPO_ROOT / "capacity-runs" / dt.datetime.now(dt.UTC).strftime(
+        "%Y%m%dT%H%M%SZ"
+    )
+    started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    measurement = measure(args, prepared, out)
+    steps = measurement.outcome.steps
+    cloudwatch_record: dict[str, Any] | None = None
+    step_metrics: list[dict[str, float | None]] = []
+    if args.endpoint_name and steps:
+        steps, cloudwatch_record, step_metrics = _with_cloudwatch(args, steps, out)
+    point = ramp.choose_operating_point(steps, args.p99_ms, args.cpu_target)
+    chosen = point.step
+    payload = prepared.payload
+    record = _run_record(
+        args,
+        prepared=prepared,
+        measurement=measurement,
+        steps=steps,
+        point=point,
+        started_at=started_at,
+        cloudwatch_record=cloudwatch_record,
+    )
+    for saved, figures in zip(record["steps"], step_metrics, strict=False):
+        saved["cloudwatch"] = figures
     json_path, png_path = out_dir / JSON_NAME, out_dir / PNG_NAME
     title = f"{measurement.url}\n{payload.description}, p99 objective {args.p99_ms:g} ms"
 
     if chosen is None:
         report.write_json(json_path, record)
         report.draw_chart(png_path, steps, None, args.p99_ms, title, cpu_target=args.cpu_target)
-        first = steps[0].why_not(args.p99_ms) if steps else "none ran"
+        first = ramp.why_broken(steps[0], args.p99_ms, args.cpu_target) if steps else "none ran"
         print(
-            f"\nNo step met the objective (p99 <= {args.p99_ms:g} ms, no errors); the first step: {first}. "
+            f"\nNo step met the objective (p99 <= {args.p99_ms:g} ms, no errors, server CPU <= "
+            f"{args.cpu_target:g}% where measured); the first step: {first}. "
             "Lower --start-users, raise --p99-ms, or fix the errors, then run again. No settings derived.",
             file=out,
         )
@@ -625,39 +669,23 @@ def measure_and_size(args: argparse.Namespace, out: TextIO) -> int:
     settings = _derive(args, instance_rps=chosen.rps * prepared.scaling.factor)
     near = sizing.step_near_fraction(steps, chosen, args.operating_fraction, args.p99_ms)
     context = prepared.context
-    values = stack.stack_settings(settings, args.instance_type)
+    concurrency = sizing.derive_concurrency(chosen, prepared.scaling.factor, args.safety_factor)
+    values = stack.stack_settings(settings, args.instance_type, concurrency)
     record["measured_near_operating_fraction"] = (
         None if near is None else report.step_record(near, args.p99_ms, args.cpu_target)
     )
     record["fleet"] = report.fleet_record(settings)
     record["stack"] = args.stack
     record["stack_settings"] = values
+    record["concurrency"] = asdict(concurrency)
     report.write_json(json_path, record)
     report.draw_chart(png_path, steps, chosen, args.p99_ms, title, cpu_target=args.cpu_target)
 
     summary = _summary(args, chosen=chosen, near=near, scaling=prepared.scaling, settings=settings)
     summary.insert(2, f"Chosen by: {point.limit.value} ({point.explanation})")
     summary += _stack_checks(args, settings, context)
-    if point.limit is ramp.Limit.NONE:
-        summary.append(
-            f"note: no step broke the objective ({measurement.outcome.stop_reason}), so the server may "
-            "sustain more than this: raise --max-users (or the budgets) to find its limit."
-        )
-    elif point.limit is ramp.Limit.SATURATION:
-        summary.append(
-            "note: throughput stopped rising while latency rose: the server is saturated beyond the "
-            "chosen step, whatever the objective allows."
-        )
-    if not urlsplit(measurement.url).path.endswith("/invocations"):
-        summary.append(
-            "note: this went through a front door, not straight to the model server: its limits (API "
-            "Gateway throttling, Lambda concurrency; locally, the single-process stand-ins) are in the "
-            "figure, so an instance may carry more than this says."
-        )
-    if prepared.measured_locally:
-        summary.append(
-            "This is a local estimate: load-test the deployed endpoint and trust that measurement."
-        )
+    summary += [] if settings.burstable else concurrency.lines()
+    summary += _notes(point, measurement, measured_locally=prepared.measured_locally)
     print("\n".join(summary), file=out)
     print(
         f"\nStack settings for Pulumi.{args.stack}.yaml:\n{stack.stack_yaml(values, context.project)}",
@@ -669,6 +697,82 @@ def measure_and_size(args: argparse.Namespace, out: TextIO) -> int:
         print(f"\nwarning: Pulumi.yaml declares no {', '.join(undeclared)}: check the key names", file=out)
     print(f"\nSaved {json_path} and {png_path}", file=out)
     return 0
+
+
+def _notes(point: ramp.OperatingPoint, measurement: Measurement, *, measured_locally: bool) -> list[str]:
+    """What the figure does not say by itself: headroom left, saturation, a front door, a local estimate."""
+    notes: list[str] = []
+    if point.limit is ramp.Limit.NONE:
+        notes.append(
+            f"note: no step broke the objective ({measurement.outcome.stop_reason}), so the server may "
+            "sustain more than this: raise --max-users (or the budgets) to find its limit."
+        )
+    elif point.limit is ramp.Limit.SATURATION:
+        notes.append(
+            "note: throughput stopped rising while latency rose: the server is saturated beyond the "
+            "chosen step, whatever the objective allows."
+        )
+    if not urlsplit(measurement.url).path.endswith("/invocations"):
+        notes.append(
+            "note: this went through a front door, not straight to the model server: its limits (API "
+            "Gateway throttling, Lambda concurrency; locally, the single-process stand-ins) are in the "
+            "figure, so an instance may carry more than this says."
+        )
+    if measured_locally:
+        notes.append("This is a local estimate: load-test the deployed endpoint and trust that measurement.")
+    return notes
+
+
+def cloudwatch_client(region: str | None) -> Any:
+    """A CloudWatch client (a function, so tests can hand in a stubbed one)."""
+    import boto3  # noqa: PLC0415 - only runs against a deployed endpoint
+
+    return boto3.client("cloudwatch", region_name=region)
+
+
+def _with_cloudwatch(
+    args: argparse.Namespace, steps: list[sizing.StepResult], out: TextIO
+) -> tuple[list[sizing.StepResult], dict[str, Any] | None, list[dict[str, float | None]]]:
+    """The steps with the endpoint's CPU from CloudWatch, the metrics as saved, and each step's figures."""
+    import botocore.exceptions  # noqa: PLC0415
+
+    window = cloudwatch.window_of(steps)
+    if window is None:
+        return steps, None, []
+    if args.step_seconds < cloudwatch.PERIOD_SECONDS:
+        print(
+            f"note: CloudWatch has one figure a minute; with {args.step_seconds:g} s steps several steps "
+            f"share one (use --step-seconds {cloudwatch.PERIOD_SECONDS} or more for a figure per step)",
+            file=out,
+        )
+    print(
+        f"capacity: reading CloudWatch metrics of {args.endpoint_name} "
+        f"(waiting up to {args.metrics_wait_seconds:g} s for the last minute)",
+        file=out,
+        flush=True,
+    )
+    try:
+        metrics = cloudwatch.wait_for_metrics(
+            cloudwatch_client(args.region),
+            args.endpoint_name,
+            *window,
+            wait_seconds=args.metrics_wait_seconds,
+        )
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
+        print(f"warning: could not read CloudWatch metrics of {args.endpoint_name}: {error}", file=out)
+        return steps, None, []
+    vcpus = sizing.vcpus_of(args.instance_type)
+    figures = [
+        cloudwatch.step_figures(metrics, step.started_at or 0.0, step.ended_at or 0.0, vcpus)
+        for step in steps
+    ]
+    with_cpu = [
+        replace(step, server_cpu_percent=figure["server_cpu_percent"])
+        for step, figure in zip(steps, figures, strict=True)
+    ]
+    for step in with_cpu:
+        print(step_line(step, args.p99_ms, args.cpu_target), file=out)
+    return with_cpu, metrics.to_record(), figures
 
 
 def _cpu_source(measurement: Measurement, args: argparse.Namespace) -> str | None:
@@ -775,8 +879,32 @@ def _summary(
     return lines
 
 
+def worker_main(argv: Sequence[str]) -> int:
+    """``python -m tools.capacity --worker --master-host HOST``: a Locust worker for a master
+    started elsewhere with ``--generators N --master-bind ADDRESS``; it takes the plan from it."""
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.capacity --worker",
+        description="Run the users of a capacity test whose master runs on another machine.",
+    )
+    parser.add_argument("--worker", action="store_true", required=True)
+    parser.add_argument("--master-host", required=True, help="address of the machine running the master")
+    parser.add_argument(
+        "--master-port",
+        type=_positive_int,
+        default=DEFAULT_MASTER_PORT,
+        help="its --master-port (default 5557)",
+    )
+    args = parser.parse_args(argv)
+    command = [sys.executable, "-m", "tools.capacity.engine", "--worker", "--master-host", args.master_host]
+    print(f"capacity: worker for the master at {args.master_host}:{args.master_port}", file=sys.stderr)
+    return subprocess.call([*command, "--master-port", str(args.master_port)], cwd=REPO_ROOT)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if "--worker" in arguments:
+        return worker_main(arguments)
+    args = build_parser().parse_args(arguments)
     try:
         return measure_and_size(args, sys.stdout)
     except CapacityError as error:

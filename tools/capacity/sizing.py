@@ -2,7 +2,7 @@
 
 Pure functions over plain data, so every figure the tool prints can be checked with known
 inputs. The fleet arithmetic itself (AWS's per-minute target formula, instances for a load,
-surviving the loss of an Availability Zone) is ``lib.fleet``'s, shared with the program and
+surviving the loss of an Availability Zone) is ``stackcore.fleet``'s, shared with the program and
 the policies; this module only decides which measured figure goes into it.
 """
 
@@ -284,7 +284,7 @@ def derive_fleet(
 ) -> FleetSettings:
     """Scaling target, minimum and maximum instance counts from one instance's capacity.
 
-    - target: AWS's MAX_RPS x SAFETY_FACTOR x 60 (``lib.fleet.invocations_per_instance_target``);
+    - target: AWS's MAX_RPS x SAFETY_FACTOR x 60 (``stackcore.fleet.invocations_per_instance_target``);
     - minimum: the base load at the ~80% operating point must survive the loss of one AZ while
       the autoscaler replaces it (which takes minutes), so the fleet is sized for AZ loss;
     - maximum: at the peak the policy holds each instance at its target, so it needs
@@ -324,4 +324,79 @@ def derive_fleet(
         max_instances=maximum,
         fixed_instances=fixed,
         burstable=fleet.is_burstable(instance_type),
+    )
+
+
+LITTLES_LAW_DISAGREEMENT = 2.0
+"""Users in flight and Little's law (throughput x median latency) more than this factor apart: the
+load generator held requests outside the server, so the users overstate what the server held."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConcurrencySettings:
+    """The concurrency target (``SageMakerVariantConcurrentRequestsPerModelHighResolution``) derived
+    from the requests in flight at the operating point."""
+
+    users: int
+    """In flight at the operating point as the load sent it: each user has one request outstanding."""
+    littles_law: float | None
+    """The cross-check: throughput x median latency (the step records no mean; the median of these
+    right-skewed latencies is below the mean, so this reads low). None without latencies."""
+    scaling_factor: float
+    """From the measurement to one target instance (in flight scales with throughput at one latency)."""
+    max_per_instance: int
+    """``maxConcurrencyPerInstance``: the users x the scaling factor, rounded down (never claim more
+    than was held within the objective)."""
+    safety_factor: float
+    target_per_instance: int
+    """``concurrencyPerInstanceTarget``: the capacity x the safety factor, at least 1."""
+
+    @property
+    def disagrees(self) -> bool:
+        """Little's law says the server held far fewer requests than the users had outstanding."""
+        return self.littles_law is not None and self.littles_law * LITTLES_LAW_DISAGREEMENT < self.users
+
+    def lines(self) -> list[str]:
+        """What the capacity report prints about it."""
+        littles = (
+            "no latencies to cross-check"
+            if self.littles_law is None
+            else f"Little's law cross-check: throughput x p50 latency = {self.littles_law:.1f} in flight"
+        )
+        lines = [
+            f"Concurrency target (SageMakerVariantConcurrentRequestsPerModelHighResolution, per instance): "
+            f"{self.users} in flight at the operating point ({littles}) x {self.scaling_factor:g} = "
+            f"{self.max_per_instance} per instance at capacity; x {self.safety_factor:g} = "
+            f"{self.target_per_instance}"
+        ]
+        if self.disagrees:
+            lines.append(
+                f"warning: Little's law gives {self.littles_law:.1f} in flight for {self.users} users: "
+                "the load generator held requests outside the server, so the server held fewer than the "
+                "users and the concurrency figures are upper bounds; measure with fewer users or from "
+                "another machine"
+            )
+        return lines
+
+
+def derive_concurrency(
+    operating_point: StepResult, scaling_factor: float, safety_factor: float = DEFAULT_SAFETY_FACTOR
+) -> ConcurrencySettings:
+    """``maxConcurrencyPerInstance`` and ``concurrencyPerInstanceTarget`` from the operating point.
+
+    A closed-loop load (each user sends its next request when the last returns) keeps ``users``
+    requests in flight; Little's law (in flight = throughput x time in the system) checks it."""
+    if scaling_factor <= 0 or safety_factor <= 0:
+        raise ValueError(f"scaling and safety factors are positive, got {scaling_factor}, {safety_factor}")
+    littles = (
+        None if operating_point.p50_ms is None else operating_point.rps * operating_point.p50_ms / 1000
+    )
+    capacity = max(1, math.floor(operating_point.users * scaling_factor))
+    return ConcurrencySettings(
+        users=operating_point.users,
+        littles_law=littles,
+        scaling_factor=scaling_factor,
+        max_per_instance=capacity,
+        safety_factor=safety_factor,
+        target_per_instance=max(1, math.floor(capacity * safety_factor)),
     )

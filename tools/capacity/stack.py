@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
-from lib import fleet
-from tools.capacity.sizing import FleetSettings
+from stackcore import fleet
+from tools.capacity.sizing import ConcurrencySettings, FleetSettings
 
 DEFAULT_PROJECT = "xgboost-endpoint"
 
@@ -29,6 +29,8 @@ INITIAL_INSTANCES_KEY = "initialInstanceCount"
 MIN_INSTANCES_KEY = "minInstances"
 MAX_INSTANCES_KEY = "maxInstances"
 SCALING_TARGET_KEY = "invocationsPerInstanceTarget"
+CONCURRENCY_TARGET_KEY = "concurrencyPerInstanceTarget"
+MAX_CONCURRENCY_KEY = "maxConcurrencyPerInstance"
 UPDATE_MODE_KEY = "updateMode"
 ROLLING_BATCH_KEY = "rollingBatchPercent"
 QUOTAS_KEY = "endpointInstanceQuotas"
@@ -121,8 +123,11 @@ def read_stack(project_dir: Path, stack: str) -> StackContext:
     )
 
 
-def stack_settings(fleet_settings: FleetSettings, instance_type: str) -> dict[str, StackValue]:
-    """The configuration values a stack takes from this run, in the program's key names.
+def stack_settings(
+    fleet_settings: FleetSettings, instance_type: str, concurrency: ConcurrencySettings | None = None
+) -> dict[str, StackValue]:
+    """The configuration values a stack takes from this run, in the program's key names: both
+    scaling targets (invocations per instance, and concurrency when it was derived).
 
     The program checks ``min <= initial <= max``, so the fleet starts at its minimum. A
     burstable type cannot be autoscaled: it gets a fixed fleet sized for the peak at the
@@ -142,6 +147,9 @@ def stack_settings(fleet_settings: FleetSettings, instance_type: str) -> dict[st
     if fleet_settings.max_instances is not None:
         settings[MAX_INSTANCES_KEY] = fleet_settings.max_instances
     settings[SCALING_TARGET_KEY] = fleet_settings.target_invocations_per_minute
+    if concurrency is not None:
+        settings[CONCURRENCY_TARGET_KEY] = concurrency.target_per_instance
+        settings[MAX_CONCURRENCY_KEY] = concurrency.max_per_instance
     return settings
 
 

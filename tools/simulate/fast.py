@@ -216,8 +216,9 @@ class _FluidEngine:
         """Requests throttled this second: API Gateway's account rate, then the Lambda's concurrency."""
         throttled = max(0.0, lam - self.api_rps)
         waiting = float(self.queue[:, : self.client_timeout].sum()) if self.backlog else 0.0
-        hold = self.one_request_s + (waiting / self.total_cap if self.total_cap > 0 else 1.0)
-        allowed = max(0.0, self.lambda_limit - waiting) / max(hold, 1e-6)
+        # A Lambda is held while its request waits: new ones fit in what the queue leaves free plus
+        # what the instances complete this second.
+        allowed = max(0.0, self.lambda_limit - waiting) + self.total_cap
         return throttled + max(0.0, lam - throttled - allowed)
 
     def second(self, t: int, lam: float) -> None:
@@ -233,11 +234,14 @@ class _FluidEngine:
         if not self.any_routable:
             sums[2] += admitted
             admitted = 0.0
-        shed_dead = admitted * self.dead_share
+        dead_share = self.dead_share
+        if dead_share > 0 and self.lor:
+            dead_share = self.lor_dead_share(admitted)
+        shed_dead = admitted * dead_share
         sums[2] += shed_dead
         sums[4] += self.total_cap
         sums[6] += self.in_service_count
-        if not self.backlog and admitted <= self.headroom + _EPS:
+        if not self.backlog and dead_share == self.dead_share and admitted <= self.headroom + _EPS:
             # Every instance keeps up and none has a queue: served as offered, in scalar sums.
             sums[3] += admitted - shed_dead
             sums[5] += admitted * self.cpu_factor
@@ -249,7 +253,7 @@ class _FluidEngine:
             outstanding = admitted * self.one_request_s
         else:
             self.flush()
-            cpu, ping_wait = self.slow_second(window, admitted)
+            cpu, ping_wait = self.slow_second(window, admitted - shed_dead)
             in_service = fleet.state == IN_SERVICE
             sums[5] += float(cpu[in_service].sum())
             outstanding = float(self.queued.sum()) + admitted * self.one_request_s
@@ -302,18 +306,44 @@ class _FluidEngine:
         self.close_window(t + WINDOW_S - 1, window, quiet=True)
         return True
 
+    def lor_dead_share(self, admitted: float) -> float:
+        """Least-outstanding routing sends a dead instance more than its share: failing at once, it
+        never has a request outstanding, so it wins every arrival that finds the live ones busy and
+        its part of the ties. A live instance then only gets work while idle (a one-server loss
+        system): idle with probability 1 / (1 + a) for a = (its tie share of the arrivals) / (the
+        rate of one worker); K of the live ones are idle, binomially, and split the ties with the
+        dead ones."""
+        fleet = self.fleet
+        routable = self.routable
+        dead = int(np.count_nonzero(routable & fleet.dead))
+        live = int(np.count_nonzero(routable)) - dead
+        if live == 0:
+            return 1.0
+        if self.backlog and bool(self.queued[routable & ~fleet.dead].min() > 0):
+            return 1.0
+        per_worker = float(np.mean(self.mu_now[routable & ~fleet.dead]))
+        offered_to_each = admitted / (live + dead)
+        idle = 1 / (1 + offered_to_each / max(per_worker, _EPS))
+        live_share = sum(
+            math.comb(live, k) * idle**k * (1 - idle) ** (live - k) * k / (k + dead)
+            for k in range(1, live + 1)
+        )
+        return 1 - live_share
+
     def route(self, window: int, admitted: float) -> np.ndarray:
         """Each live instance's arrivals this second; what its queue cannot hold is shed (503)."""
         fleet = self.fleet
+        # ``admitted`` excludes what went to dead instances: it is spread over the live ones.
         if self.lor:
             arrivals = np.zeros(self.slots)
-            for idx, share in fleet.routing_groups():
-                alive = idx[~fleet.dead[idx]]
-                if len(alive):
-                    amount = admitted * share * len(alive) / len(idx)
-                    arrivals[alive] += water_fill(self.queued[alive], amount)
+            groups = [(idx[~fleet.dead[idx]], share) for idx, share in fleet.routing_groups()]
+            groups = [(alive, share) for alive, share in groups if len(alive)]
+            total_share = sum(share for _, share in groups)
+            for alive, share in groups:
+                arrivals[alive] += water_fill(self.queued[alive], admitted * share / total_share)
         else:
-            arrivals = admitted * self.live_split
+            live_total = float(self.live_split.sum())
+            arrivals = admitted * self.live_split / live_total if live_total > 0 else np.zeros(self.slots)
         room = np.maximum(self.queue_limit - self.queued, 0.0)
         refused = np.maximum(arrivals - room, 0.0)
         self.windows.shed[window] += float(refused.sum())
@@ -406,6 +436,16 @@ class _FluidEngine:
             fill = np.zeros((padded - values.shape[0], values.shape[1]), dtype=values.dtype)
             return np.concatenate([values, fill]).reshape(minutes, -1)
 
+        windows.overall_p99_s = float(
+            p99_seconds(
+                chunks.weight.reshape(1, -1),
+                servers=chunks.servers.reshape(1, -1),
+                rho=chunks.rho.reshape(1, -1),
+                mu=chunks.mu.reshape(1, -1),
+                wait_s=chunks.wait.reshape(1, -1),
+                backlog=chunks.backlog.reshape(1, -1),
+            )[0]
+        )
         windows.minute_p99_s[:] = p99_seconds(
             by_minute(chunks.weight),
             servers=np.maximum(by_minute(chunks.servers), 1),

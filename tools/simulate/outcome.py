@@ -34,6 +34,8 @@ class Windows:
     credit_min: np.ndarray = field(init=False)
     p99_s: np.ndarray = field(init=False)
     minute_p99_s: np.ndarray = field(init=False)
+    overall_p99_s: float = math.nan
+    """p99 of every request served in the run."""
 
     def __post_init__(self) -> None:
         for name in ("offered", "throttled", "shed", "timeout", "served", "capacity", "cpu_sum", "cpu_n"):
@@ -102,6 +104,7 @@ class Outcome:
             },
             "latency_objective_ms": self.spec.latency_objective_ms,
             "minutes_over_latency_objective": self.minutes_over_objective(),
+            "p99_ms": _ms(w.overall_p99_s),
             "p99_ms_worst_minute": _ms(
                 float(np.nanmax(w.minute_p99_s)) if np.any(~np.isnan(w.minute_p99_s)) else None
             ),

@@ -1,0 +1,131 @@
+"""Benchmark: the fleet simulator's speed (BENCHMARKS.md reporting; issue 11's goal: 24 simulated
+hours of a 20-instance fleet at 5,000 req/s in under 10 s on this machine).
+
+Figures, medians of ``--runs`` runs in one process:
+- the fast engine on 24 h of a 20-instance ml.c5.xlarge fleet at a flat 5,000 req/s;
+- the same fleet over 24 h of diurnal traffic (1,000-5,000 req/s, autoscaled 20-40) with an AZ lost at
+  the peak and a blue/green deployment, the harder case (queues form, the fleet changes);
+- simulated requests per wall-clock second, fast engine against the SimPy reference on the same
+  small scenario (two instances, two minutes): the baseline measured side by side.
+
+Run: ``.venv/bin/python -m bench.bench_simulator [--runs N]``; results go to
+``bench/results/simulator.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from bench.figures import figure, write_results
+from lib.evaluate import REPO_ROOT
+from stackcore import load_stack
+from tools.simulate import fast, reference, service, traffic
+from tools.simulate.control import FailureEvent
+from tools.simulate.inputs import SimulationInput
+from tools.simulate.scenario import fleet_from_stack
+
+MODULE = "bench.bench_simulator"
+DAY_SECONDS = 86_400
+FLEET = {
+    "initialInstanceCount": "20",
+    "minInstances": "20",
+    "maxInstances": "40",
+    "endpointInstanceQuotas": '{"ml.c5.xlarge": 80}',
+    "totalInstanceQuota": "80",
+    "invocationsPerInstanceTarget": "9000",
+}
+INSTANCE_RPS = 400.0
+"""One ml.c5.xlarge at full CPU: 5,000 req/s over 20 instances is 62% of the fleet."""
+
+
+def _run(rps: np.ndarray, failures: tuple[FailureEvent, ...] = (), stack: str = "prod") -> SimulationInput:
+    overrides = (
+        FLEET
+        if stack == "prod"
+        else {
+            "initialInstanceCount": "2",
+            "endpointInstanceQuotas": '{"ml.t2.medium": 4}',
+            "totalInstanceQuota": "4",
+            "modelUri": "s3://example-models/xgboost/model.tar.gz",
+        }
+    )
+    settings = load_stack(REPO_ROOT, stack, overrides)
+    spec = fleet_from_stack(settings)
+    return SimulationInput(
+        spec=spec,
+        service=service.from_instance_rps(INSTANCE_RPS if stack == "prod" else 100.0, spec.vcpus),
+        traffic=traffic.Traffic(name="bench", rps=rps),
+        failures=failures,
+        initial_credits=(600.0,),
+    )
+
+
+def _timed(run: SimulationInput, engine: Any) -> tuple[float, float]:
+    started = time.perf_counter()
+    outcome = engine.simulate(run)
+    return time.perf_counter() - started, float(outcome.windows.offered.sum())
+
+
+def measure(runs: int) -> list[dict[str, Any]]:
+    flat = _run(np.full(DAY_SECONDS, 5000.0))
+    diurnal = _run(
+        traffic.preset("diurnal", base_rps=1000, peak_rps=5000).rps,
+        (FailureEvent(kind="lose-az", minute=16 * 60), FailureEvent(kind="deploy", minute=10 * 60)),
+    )
+    small = _run(np.full(120, 140.0), stack="dev")
+    flat_times, diurnal_times, fast_rates, reference_rates = [], [], [], []
+    for _ in range(runs):
+        flat_times.append(_timed(flat, fast)[0])
+        diurnal_times.append(_timed(diurnal, fast)[0])
+        seconds, requests = _timed(small, fast)
+        fast_rates.append(requests / seconds)
+        seconds, requests = _timed(small, reference)
+        reference_rates.append(requests / seconds)
+    flat_s = statistics.median(flat_times)
+    diurnal_s = statistics.median(diurnal_times)
+    fast_rate = statistics.median(fast_rates)
+    reference_rate = statistics.median(reference_rates)
+    return [
+        figure("fast: 24 h, 20 instances, flat 5,000 req/s", flat_s, "s", "goal 10 s", 10.0),
+        figure(
+            "fast: 24 h diurnal 1,000-5,000 req/s, autoscaled, AZ lost, deploy",
+            diurnal_s,
+            "s",
+            "goal 10 s",
+            10.0,
+        ),
+        figure("fast: simulated requests per wall second (2 instances, 2 min)", fast_rate, "req/s"),
+        figure(
+            "reference (SimPy): simulated requests per wall second, same scenario",
+            reference_rate,
+            "req/s",
+            "fast engine, same scenario",
+            fast_rate,
+        ),
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.bench_simulator")
+    parser.add_argument("--runs", type=int, default=3, help="runs; medians are reported (at least 3)")
+    args = parser.parse_args(argv)
+    if args.runs < 3:
+        parser.error("--runs must be at least 3: medians of fewer mean little")
+    figures = measure(args.runs)
+    results = write_results("simulator.json", figures, module=MODULE, argv=argv)
+    print(f"{'figure':<72} {'value':>12} {'unit':<6} {'ratio':>8}  baseline")
+    for f in figures:
+        ratio = "" if f["ratio"] is None else f"{f['ratio']:.4f}"
+        print(f"{f['name']:<72} {f['value']:>12.3f} {f['unit']:<6} {ratio:>8}  {f['baseline'] or ''}")
+    print(f"(medians of {args.runs} runs; written to {results})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

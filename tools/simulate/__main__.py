@@ -1,0 +1,5 @@
+import sys
+
+from tools.simulate.cli import main
+
+sys.exit(main())

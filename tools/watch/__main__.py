@@ -1,0 +1,3 @@
+from tools.watch.cli import main
+
+raise SystemExit(main())
