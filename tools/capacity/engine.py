@@ -235,7 +235,11 @@ class DistributedGenerator:
                 )
                 for _ in range(self.count)
             ]
-        self._await_workers(float(plan.get("worker_wait_seconds", 60.0)), bind, port)
+        try:
+            self._await_workers(float(plan.get("worker_wait_seconds", 60.0)), bind, port)
+        except RuntimeError:
+            self.quit()
+            raise
         worker_plan = {key: plan[key] for key in ("url", "payload_b64", "headers", "request_timeout_seconds")}
         self.runner.send_message(PLAN_MESSAGE, worker_plan)
 
