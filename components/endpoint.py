@@ -134,8 +134,9 @@ class EndpointArgs:
                 raise ValueError("autoscaling needs 1 <= min <= initial <= max instances")
             if follows_concurrency(self.scaling_metric) and self.concurrency_per_instance_target < 1:
                 raise ValueError("a concurrency target is 1 or more requests in flight")
-        if self.update_mode is UpdateMode.ROLLING and not 5 <= self.rolling_batch_percent <= 50:
-            raise ValueError("a rolling batch is 5-50% of the variant")
+        rolling_batch = rules.rolling_batch_out_of_range(self.rolling_batch_percent)
+        if self.update_mode is UpdateMode.ROLLING and rolling_batch is not None:
+            raise ValueError(str(rolling_batch))
         if self.data_capture_percent and (self.data_capture_uri is None or self.data_capture_arn is None):
             raise ValueError("data capture needs a destination")
         if len(self.rollback_alarm_names) != len(self.rollback_alarm_arns):

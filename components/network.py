@@ -15,7 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.context import AwsContext, name_tag
-from stackcore import fleet
+from stackcore import fleet, rules
 
 HTTPS = 443
 S3_GATEWAY_SERVICE = "s3"
@@ -163,8 +163,9 @@ class NetworkArgs:
             raise ValueError(
                 f"no VPC endpoint policy is written for {', '.join(unknown)}: add one to ENDPOINT_POLICIES"
             )
-        if self.subnet_count < 2:
-            raise ValueError("SageMaker needs at least two subnets in distinct Availability Zones")
+        too_few = rules.too_few_subnets(self.subnet_count)
+        if too_few is not None:
+            raise ValueError(str(too_few))
         if len(set(self.availability_zones)) != len(self.availability_zones):
             raise ValueError(f"Availability Zones must be distinct: {list(self.availability_zones)}")
         if not fleet.LARGEST_SUBNET_PREFIX <= self.subnet_prefix_length <= fleet.SMALLEST_SUBNET_PREFIX:

@@ -3,8 +3,8 @@
 The keys are the program's (``Pulumi.yaml``, owned by the program engineer): the tool reads a
 stack's current values for its defaults (instance type, AZ count, quotas, update mode, API rate
 limit) and prints the settings it derives under the same keys, as ``Pulumi.<stack>.yaml`` lines
-and ``pulumi config set`` commands. It reads the YAML files directly rather than through
-``config.py``: that module needs a Pulumi runtime, and the tool must work without one.
+and ``pulumi config set`` commands. It reads the stack through the stack core's layering
+(``stackcore.layering``), as the plan and the program do, without a Pulumi runtime.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from stackcore import fleet
+from stackcore import problems as stack_problems
+from stackcore.layering import read_project, read_stack_values
 from tools.capacity.sizing import ConcurrencySettings, FleetSettings
 
 DEFAULT_PROJECT = "xgboost-endpoint"
@@ -78,48 +78,30 @@ class StackContext:
             return fleet.UpdateMode.BLUE_GREEN
 
 
-def _load_yaml(path: Path) -> dict[str, Any]:
-    try:
-        document = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as error:
-        raise StackConfigError(f"cannot read {path}: {error}") from None
-    if document is None:
-        return {}
-    if not isinstance(document, dict):
-        raise StackConfigError(f"{path} is not a YAML mapping")
-    return {str(k): v for k, v in document.items()}  # pyright: ignore[reportUnknownVariableType]
-
-
 def read_stack(project_dir: Path, stack: str) -> StackContext:
     """The project's declared keys and defaults overlaid with ``Pulumi.<stack>.yaml``'s values."""
-    project_file = project_dir / "Pulumi.yaml"
-    if not project_file.is_file():
+    if not (project_dir / "Pulumi.yaml").is_file():
         return StackContext(
             project=DEFAULT_PROJECT, stack=stack, declared_keys=frozenset(), values={}, stack_file_found=False
         )
-    project_doc = _load_yaml(project_file)
-    project = str(project_doc.get("name", DEFAULT_PROJECT))
-    declared: dict[str, Any] = project_doc.get("config") or {}
-    values: dict[str, Any] = {}
-    for key, spec in declared.items():
-        bare = str(key).split(":", 1)[-1]
-        if isinstance(spec, dict) and "default" in spec:
-            values[bare] = spec["default"]
-        elif not isinstance(spec, dict):
-            values[bare] = spec
-    stack_file = project_dir / f"Pulumi.{stack}.yaml"
-    if stack_file.is_file():
-        stack_config: dict[str, Any] = _load_yaml(stack_file).get("config") or {}
-        prefix = f"{project}:"
-        values.update(
-            {key.removeprefix(prefix): value for key, value in stack_config.items() if key.startswith(prefix)}
-        )
+    stack_file_found = (project_dir / f"Pulumi.{stack}.yaml").is_file()
+    try:
+        project_file = read_project(project_dir)
+        if stack_file_found:
+            # Undeclared keys are the plan's and the program's to refuse; the tool only reads.
+            layered = read_stack_values(project_dir, stack, check_keys=False)
+            prefix = f"{layered.project}:"
+            values = {k.removeprefix(prefix): v for k, v in layered.values.items() if k.startswith(prefix)}
+        else:
+            values = {k: d.default for k, d in project_file.declarations.items() if d.has_default}
+    except stack_problems.StackConfigError as error:
+        raise StackConfigError(str(error)) from None
     return StackContext(
-        project=project,
+        project=project_file.name,
         stack=stack,
-        declared_keys=frozenset(str(key).split(":", 1)[-1] for key in declared),
+        declared_keys=frozenset(project_file.declarations),
         values=values,
-        stack_file_found=stack_file.is_file(),
+        stack_file_found=stack_file_found,
     )
 
 
