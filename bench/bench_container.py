@@ -50,6 +50,10 @@ MODULE = "bench.bench_container"
 
 CONNECTIONS = 16
 BATCH_ROWS = 1000
+# The server's own worker class (xgbserve.worker); the minimal app runs under it too, so that
+# the comparison is of the apps under the same Gunicorn settings.
+WORKER = "xgbserve.worker.HealthFirstWorker"
+CONTAINER_DIR = Path(__file__).resolve().parent.parent / "container"
 
 _MINIMAL_APP = """
 from flask import Flask, Response
@@ -189,7 +193,7 @@ def minimal_app(workers: int, worker_class: str, threads: int) -> Iterator[tuple
         conf.write_text(
             f"bind = ['{LOOPBACK}:{port}']\nworkers = {workers}\nworker_class = '{worker_class}'\n"
             f"threads = {threads}\nkeepalive = 75\ncontrol_socket_disable = True\naccesslog = None\n"
-            f"wsgi_app = 'minimal_app:app'\npythonpath = '{tmp}'\nloglevel = 'warning'\n"
+            f"wsgi_app = 'minimal_app:app'\npythonpath = '{tmp},{CONTAINER_DIR}'\nloglevel = 'warning'\n"
         )
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--config", str(conf)],
@@ -353,8 +357,11 @@ def cold_start_seconds(model_dir: Path, env: dict[str, str]) -> float:
         process.wait(timeout=30)
 
 
-def measure_single_record(runs: int, seconds: float, threads: int, work: Path) -> list[dict[str, Any]]:
-    """Only the headline figure: single-record req/s against the minimal app, alternated run by run."""
+def measure_single_record(
+    runs: int, seconds: float, threads: int, work: Path, worker_class: str = WORKER
+) -> list[dict[str, Any]]:
+    """The headline figures: single-record req/s and p99 against the minimal app, alternated run
+    by run, and cold start."""
     model_dir = write_model(train_demo_booster(), work / "model", "json").parent
     rows = digits_rows()
     (work / "single.csv").write_bytes(",".join(f"{v:g}" for v in rows[0]).encode() + b"\n")
@@ -363,12 +370,12 @@ def measure_single_record(runs: int, seconds: float, threads: int, work: Path) -
     workers = 2 * (os.cpu_count() or 1) + 1
     ours: list[WrkResult] = []
     minimal: list[WrkResult] = []
-    env = {"SERVER_WORKER_CLASS": "gthread", "SERVER_THREADS": str(threads)}
+    env = {"SERVER_WORKER_CLASS": worker_class, "SERVER_THREADS": str(threads)}
     ours_cpu: list[float] = []
     minimal_cpu: list[float] = []
     with (
         running_container(model_dir, workers=workers, env=env) as server,
-        minimal_app(workers, "gthread", threads) as (minimal_url, minimal_pid),
+        minimal_app(workers, worker_class, threads) as (minimal_url, minimal_pid),
     ):
         run_wrk(server.url, single_lua, 1, CONNECTIONS)
         run_wrk(minimal_url, single_lua, 1, CONNECTIONS)
@@ -379,11 +386,21 @@ def measure_single_record(runs: int, seconds: float, threads: int, work: Path) -
             result, cpu = cpu_per_request_us(minimal_url, minimal_pid, single_lua, seconds)
             minimal.append(result)
             minimal_cpu.append(cpu)
+    cold = [cold_start_seconds(model_dir, env) for _ in range(runs)]
     med = statistics.median
     ratios = [o.requests_per_second / m.requests_per_second for o, m in zip(ours, minimal, strict=True)]
+    short = worker_class.rsplit(".", 1)[-1]
     return [
         figure(
-            f"single-record CSV req/s, {CONNECTIONS} conns (gthread x{threads} threads)",
+            f"single-record CSV p99 at {CONNECTIONS} conns ({short})",
+            med(r.p99_ms for r in ours),
+            "ms",
+            "minimal app p99, same runs",
+            med(r.p99_ms for r in minimal),
+        ),
+        figure("cold start to the first 200 on /ping", med(cold), "s"),
+        figure(
+            f"single-record CSV req/s, {CONNECTIONS} conns ({short} x{threads} threads)",
             med(r.requests_per_second for r in ours),
             "req/s",
             "minimal Flask app, same Gunicorn settings",
@@ -553,7 +570,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _print(figures)
         return 0
     with tempfile.TemporaryDirectory(prefix="bench-container-") as tmp:
-        figures = measure(args.runs, args.seconds, "gthread", args.threads, Path(tmp))
+        figures = measure(args.runs, args.seconds, WORKER, args.threads, Path(tmp))
     write_results("container.json", figures, module=MODULE, argv=argv)
     print(f"\nserving container (medians of {args.runs} x {args.seconds} s; bench/results/container.json)")
     _print(figures)

@@ -6,7 +6,11 @@ Figures, medians of ``--runs`` runs in one process:
 - the same fleet over 24 h of diurnal traffic (1,000-5,000 req/s, autoscaled 20-40) with an AZ lost at
   the peak and a blue/green deployment, the harder case (queues form, the fleet changes);
 - simulated requests per wall-clock second, fast engine against the SimPy reference on the same
-  small scenario (two instances, two minutes): the baseline measured side by side.
+  small scenario (two instances, two minutes): the baseline measured side by side;
+- the real container against its replay (``bench/simulator_replay.py``): its capacity curve measured
+  on 127.0.0.1, then a fixed-rate run at 60% of its peak, and the simulator fed the curve at the same
+  rate; throughput and p99 of the simulation as ratios of the real run's (goal: within 10% and 25%).
+  ``--no-replay`` skips it.
 
 Run: ``.venv/bin/python -m bench.bench_simulator [--runs N]``; results go to
 ``bench/results/simulator.json``.
@@ -111,13 +115,33 @@ def measure(runs: int) -> list[dict[str, Any]]:
     ]
 
 
+def replay_figures() -> list[dict[str, Any]]:
+    from bench import simulator_replay  # noqa: PLC0415 - starts a server: only when asked
+
+    r = simulator_replay.measure()
+    return [
+        figure("real container: peak of the measured curve", r["peak_rps"], "req/s"),
+        figure("real container: fixed-rate run, served", r["real_rps"], "req/s"),
+        figure(
+            "simulated, same rate and curve: served", r["simulated_rps"], "req/s", "real run", r["real_rps"]
+        ),
+        figure("real container: fixed-rate run, p99", r["real_p99_ms"], "ms"),
+        figure(
+            "simulated, same rate and curve: p99", r["simulated_p99_ms"], "ms", "real run", r["real_p99_ms"]
+        ),
+    ]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.bench_simulator")
     parser.add_argument("--runs", type=int, default=3, help="runs; medians are reported (at least 3)")
+    parser.add_argument("--no-replay", action="store_true", help="skip the real container's replay")
     args = parser.parse_args(argv)
     if args.runs < 3:
         parser.error("--runs must be at least 3: medians of fewer mean little")
     figures = measure(args.runs)
+    if not args.no_replay:
+        figures += replay_figures()
     results = write_results("simulator.json", figures, module=MODULE, argv=argv)
     print(f"{'figure':<72} {'value':>12} {'unit':<6} {'ratio':>8}  baseline")
     for f in figures:

@@ -1,28 +1,18 @@
 """Gunicorn settings for the inference server (``gunicorn --config container/gunicorn.conf.py``).
 
 Every value derives from the environment through ``xgbserve.settings``; each non-default choice
-says why. The worker class, by design and by measurement
-(``python -m bench.bench_container --compare-workers gthread,sync``: both served at once on the
-same 2 cores and measured in alternation):
+says why. The worker class is the server's own, ``xgbserve.worker.HealthFirstWorker``: its event
+loop does all network I/O and answers ``/ping`` itself, and a pool of threads only runs the app
+(see that module). It replaced Gunicorn's ``gthread`` after measuring both on a CPU-starved
+instance (``python -m bench.bench_starved``; docs/serving.md): ``gthread`` hands every
+connection to a thread that then reads the request, so a ping waited behind every queued
+connection (at 0.4 CPU and 1,024 clients, 3 of 7 pings missed SageMaker's 2 s, p99 1.9 s) and a
+client sending a byte at a time held a thread; with this worker no ping missed, p99 under 250 ms.
 
-- ``gthread`` (chosen): a worker's main thread accepts while a pool of threads serves, and only
-  one request per worker parses or predicts at a time (``xgbserve.app``), so a ``/ping`` landing
-  on a busy worker is answered by an idle thread (it competes with one busy thread for the GIL,
-  and XGBoost releases the GIL while predicting) instead of queueing behind predicts. Requests
-  in flight together in one worker share one XGBoost call (``xgbserve.batching``). Keep-alive
-  connections cost nothing while idle, so a client that reuses connections (SageMaker's front
-  end does) skips a TCP handshake per request.
-- ``sync``: one request at a time per process, no keep-alive; a ping waits in the listen queue
-  behind whatever predicts are queued there.
-- ``gevent`` (the built-in container's choice) switches only at I/O: a CPU-bound predict stalls
-  every other request of its worker, pings included; it is also one more dependency.
-
-Measured side by side on this shared 2-core machine, three runs (gthread vs sync):
-single-record req/s 2,832 vs 2,781, 3,350 vs 3,065 and 2,910 vs 2,848 (gthread ahead by 1-9%
-every time); /ping p99 while saturated 72 vs 79, 34 vs 90 and 53 vs 34 ms, medians 2-3 ms for
-both (no consistent winner: the shared machine's noise is as large as the gap). gthread is kept
-for what the measurement cannot contradict: keep-alive, idle threads for pings, and coalescing
-concurrent predictions, which needs requests in flight together in one process.
+Before that, ``gthread`` had been chosen over ``sync`` (one request per process, no keep-alive:
+a ping waits in the listen queue behind queued predicts; single-record throughput 1-9% lower in
+three side-by-side runs) and over ``gevent``, the built-in container's (it switches only at I/O,
+so a CPU-bound predict stalls every other request of its worker, pings included).
 """
 
 import os
@@ -51,9 +41,9 @@ bind = [f"{_settings.bind_host}:{_settings.port}"]
 workers = _settings.workers
 # See the module docstring; overridable only to re-run the measurement.
 worker_class = os.environ.get(WORKER_CLASS, "xgbserve.worker.HealthFirstWorker")
-# Threads per worker: more than the requests a worker ever has in flight, so that a /ping always
-# finds a free thread. Only SERVER_PREDICT_CONCURRENCY (default 1) of them parse and predict at
-# a time (see xgbserve.app); the others wait without using CPU or hold idle keep-alives.
+# Threads per worker, which only run the app (the loop reads and answers pings): enough for the
+# requests in flight together to share one XGBoost call (xgbserve.batching). Only
+# SERVER_PREDICT_CONCURRENCY (default 1) of them parse and encode at a time (see xgbserve.app).
 threads = int(os.environ.get(THREADS, "8"))
 
 # XGBoost threads per worker so that workers * nthread <= cores: with 5 workers on 2 cores each
@@ -63,7 +53,7 @@ _nthread = xgboost_threads(workers, _cores)
 os.environ.setdefault(XGBOOST_NTHREAD, str(_nthread))
 os.environ.setdefault("OMP_NUM_THREADS", os.environ[XGBOOST_NTHREAD])
 
-# SAGEMAKER_MODEL_SERVER_TIMEOUT (default 60 s, InvokeEndpoint's own limit). With gthread this is
+# SAGEMAKER_MODEL_SERVER_TIMEOUT (default 60 s, InvokeEndpoint's own limit). With this worker it is
 # how long a worker's main loop may go silent before the master restarts it (a hung process); a
 # single slow request on a pool thread does not trip it. The largest request (6 MB) takes well
 # under a second here, and SageMaker itself abandons a request after 60 s.

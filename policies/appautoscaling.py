@@ -79,13 +79,8 @@ def validate_concurrency_capacity(args: ResourceValidationArgs, report_violation
     finding = rules.concurrency_target_beyond_capacity(target, capacity)
     if finding is None:
         return
-    report_violation(
-        f"scaling policy '{args.name}' tracks {metric_type} at targetValue {target:g}: {finding.message}; "
-        f"lower targetValue to {capacity} or less (the stack's concurrencyPerInstanceTarget), or measure "
-        f"again with make capacity and give the new figure as '{MAX_CONCURRENCY_PER_INSTANCE}' in the "
-        "pack config",
-        None,
-    )
+    # The pack's figure comes from its config ('maxConcurrencyPerInstance', the stack's through make plan).
+    report_violation(f"scaling policy '{args.name}' on {metric_type} (targetValue): {finding}", None)
 
 
 concurrency_capacity = ResourceValidationPolicy(

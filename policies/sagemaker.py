@@ -342,11 +342,7 @@ def validate_autoscaling(args: StackValidationArgs, report_violation: ReportViol
                 finding = rules.metric_not_for_a_variant(metric_type)
                 if finding is None:
                     continue
-                report_violation(
-                    f"scaling policy '{policy.name}' on {where} tracks {finding.message}; {finding.fix} "
-                    "(either counts as the variant autoscaling)",
-                    policy.urn,
-                )
+                report_violation(f"scaling policy '{policy.name}' on {where}: {finding}", policy.urn)
             if not variant.scaling_policies:
                 report_violation(
                     f"{where} has a scalable target but no scaling policy: add a target-tracking "

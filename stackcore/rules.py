@@ -95,9 +95,9 @@ def metric_not_for_a_variant(predefined_metric_type: str) -> Finding | None:
     if is_variant_scaling_metric(predefined_metric_type):
         return None
     return Finding(
-        message=f"{predefined_metric_type} does not measure an instance-backed endpoint variant, so "
-        "the policy never scales it",
-        fix="track " + " or ".join(endpoint_metrics.VARIANT_SCALING_METRIC_TYPES),
+        message=f"it tracks {predefined_metric_type}, which measures no instance-backed endpoint variant, "
+        "so it never scales one",
+        fix="track " + " or ".join(endpoint_metrics.VARIANT_SCALING_METRIC_TYPES) + " (either counts)",
     )
 
 
@@ -110,8 +110,8 @@ def concurrency_target_beyond_capacity(target: float, measured_capacity: float) 
     return Finding(
         message=f"a target of {target:g} concurrent requests per instance is more than the "
         f"{measured_capacity:g} one instance was measured to hold within the latency objective",
-        fix=f"set concurrencyPerInstanceTarget to {measured_capacity:g} or less (make capacity derives "
-        "it: the in-flight requests at the operating point x the safety factor)",
+        fix=f"set the target (concurrencyPerInstanceTarget) to {measured_capacity:g} or less: make capacity "
+        "derives it, and maxConcurrencyPerInstance beside it",
     )
 
 

@@ -132,6 +132,14 @@ CONFIG_OWNED = [
         id="subnet-too-small",
     ),
     pytest.param(
+        "concurrency_target_beyond_capacity",
+        "prod",
+        {"concurrencyPerInstanceTarget": "11"},
+        "concurrencyPerInstanceTarget",
+        str(rules.concurrency_target_beyond_capacity(11, 10)),
+        id="concurrency-target-beyond-capacity",
+    ),
+    pytest.param(
         "quota_shortfalls",
         "prod",
         {"maxInstances": "8"},

@@ -20,7 +20,7 @@ def test_prod_scales_on_both_metrics_and_routes_to_the_least_busy_instance():
     prod = load_stack(REPO_ROOT, "prod")
     assert prod.scaling_metric is ScalingMetric.BOTH
     assert prod.routing_strategy is RoutingStrategy.LEAST_OUTSTANDING_REQUESTS
-    assert (prod.concurrency_per_instance_target, prod.max_concurrency_per_instance) == (5, 10)
+    assert (prod.concurrency_per_instance_target, prod.max_concurrency_per_instance) == (2, 10)
 
 
 def test_dev_keeps_the_default_metric_and_routes_like_prod():
@@ -65,9 +65,9 @@ def test_a_concurrency_target_one_instance_cannot_hold_is_refused():
     error = refusal("prod", concurrencyPerInstanceTarget="11")
     assert [str(p) for p in error.problems] == [
         "xgboost-endpoint:concurrencyPerInstanceTarget: a target of 11 concurrent requests per instance is "
-        "more than the 10 one instance was measured to hold within the latency objective. Fix: set "
-        "concurrencyPerInstanceTarget to 10 or less (make capacity derives it: the in-flight requests at "
-        "the operating point x the safety factor)"
+        "more than the 10 one instance was measured to hold within the latency objective. Fix: set the "
+        "target (concurrencyPerInstanceTarget) to 10 or less: make capacity derives it, and "
+        "maxConcurrencyPerInstance beside it"
     ]
 
 
@@ -122,9 +122,9 @@ def test_either_metric_counts_as_the_variant_autoscaling_and_nothing_else_does()
         assert rules.metric_not_for_a_variant(metric_type) is None
     finding = rules.metric_not_for_a_variant("SageMakerInferenceComponentInvocationsPerCopy")
     assert str(finding) == (
-        "SageMakerInferenceComponentInvocationsPerCopy does not measure an instance-backed endpoint "
-        "variant, so the policy never scales it. Fix: track SageMakerVariantInvocationsPerInstance or "
-        "SageMakerVariantConcurrentRequestsPerModelHighResolution"
+        "it tracks SageMakerInferenceComponentInvocationsPerCopy, which measures no instance-backed "
+        "endpoint variant, so it never scales one. Fix: track SageMakerVariantInvocationsPerInstance or "
+        "SageMakerVariantConcurrentRequestsPerModelHighResolution (either counts)"
     )
 
 

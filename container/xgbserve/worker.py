@@ -478,6 +478,10 @@ class HealthFirstWorker(Worker):
         conn.deadline = float("inf")
         self._interest(conn)
         job = _Job(conn=conn, head=head, body=body, arrived=time.monotonic())
+        if self.in_pool == 0:
+            # A busy period starts: the pace counts time between completions while busy only
+            # (an idle minute before a burst is not a slow completion).
+            self.last_done = job.arrived
         self.in_pool += 1
         self.pool.submit(self._run_job, job)
 
@@ -576,11 +580,8 @@ class HealthFirstWorker(Worker):
             except queue.Empty:
                 break
             self.in_pool -= 1
-            if self.in_pool > 0 and self.last_done:
-                sample = now - self.last_done
-                self.pace = sample if not self.pace else self.pace + _PACE_WEIGHT * (sample - self.pace)
-            elif self.in_pool == 0:
-                self.pace *= 1 - _PACE_WEIGHT  # idle: the pace estimate decays
+            sample = now - self.last_done
+            self.pace = sample if not self.pace else self.pace + _PACE_WEIGHT * (sample - self.pace)
             self.last_done = now
             conn = job.conn
             if conn not in self.conns:

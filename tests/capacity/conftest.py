@@ -70,6 +70,12 @@ def stub_server() -> Iterator[StubServer]:
 CeilingServer = Callable[..., str]
 
 
+class BacklogServer(http.server.ThreadingHTTPServer):
+    # socketserver's default backlog is 5: a step that opens 14 connections at once overflows it,
+    # and the dropped SYNs come back after a 1 s retransmission, a latency the server never had.
+    request_queue_size = 128
+
+
 @pytest.fixture
 def ceiling_server() -> Iterator[CeilingServer]:
     """Start a server with a known hard ceiling; returns its URL.
@@ -102,7 +108,7 @@ def ceiling_server() -> Iterator[CeilingServer]:
             def log_message(self, format: str, *args: object) -> None:
                 return
 
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server = BacklogServer(("127.0.0.1", 0), Handler)
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)

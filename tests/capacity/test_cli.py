@@ -201,3 +201,15 @@ def test_time_budget_ends_the_ramp_before_a_step_that_would_overrun(
     assert "stopped: time budget of 1.5 s would be exceeded by the 2-user step" in out
     record = json.loads((tmp_path / cli.JSON_NAME).read_text())
     assert [step["users"] for step in record["steps"]] == [1]
+
+
+def test_a_master_address_without_generators_is_refused_before_any_load(capsys):
+    code, _, err = run(["--url", closed_port_url(), "--master-bind", "0.0.0.0"], capsys)
+    assert code == cli.EXIT_ERROR
+    assert "--master-bind and --master-port set up a Locust master: give --generators N" in err
+
+
+def test_a_server_pid_that_does_not_exist_is_refused_before_any_load(capsys):
+    code, _, err = run(["--url", closed_port_url(), "--server-pid", str(2**22 + 1)], capsys)
+    assert code == cli.EXIT_ERROR
+    assert f"--server-pid {2**22 + 1}: no such process" in err

@@ -94,7 +94,7 @@ def test_short_run_against_the_local_container_finds_capacity_and_saves_both_fil
     assert len(png) > 20_000  # a drawn chart, not an empty canvas
 
 
-def test_model_dir_starts_the_container_measures_it_and_stops_it(
+def test_model_dir_starts_the_container_and_two_locust_workers_measure_it(
     demo_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
     code = cli.main(
@@ -103,7 +103,11 @@ def test_model_dir_starts_the_container_measures_it_and_stops_it(
             str(demo_model_dir),
             "--workers",
             "1",
+            "--generators",
+            "2",
             "--max-users",
+            "2",
+            "--step-users",
             "1",
             "--step-seconds",
             "1",
@@ -124,7 +128,14 @@ def test_model_dir_starts_the_container_measures_it_and_stops_it(
     pid = int(match.group(1))
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # stopped when the run ended
+    assert "a Locust master and 2 worker(s) on this machine" in out
     record = json.loads((tmp_path / cli.JSON_NAME).read_text())
+    assert [step["users"] for step in record["steps"]] == [1, 2]
+    assert all(step["requests"] > 0 for step in record["steps"])
+    # The started container's CPU, and each step's busiest worker.
+    assert record["server_cpu_source"] == f"process tree of PID {pid}"
+    assert all(step["server_cpu_percent"] > 0 for step in record["steps"])
+    assert all(step["generator_cpu_percent"] is not None for step in record["steps"])
     # One worker is one CPU's worth of server: ml.c5.xlarge (4 vCPUs) is four times the measurement.
     assert record["scaling"]["factor"] == 4.0
     assert record["operating_point"]["rps"] > 0

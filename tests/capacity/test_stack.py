@@ -147,10 +147,14 @@ def test_printed_settings_pasted_into_prod_pass_the_programs_validation_and_the_
     settings = sizing.derive_fleet(
         instance_rps=200.0, instance_type="ml.c5.xlarge", base_rps=300, peak_rps=600, az_count=3
     )
-    # 8 users in flight at the operating point on 2 local cores, x2 to the 4 vCPUs: 16, target 8.
+    # 8 users in flight at the capacity (100 req/s) on 2 local cores, x2 to the 4 vCPUs: 16 at
+    # most; 2 in flight at 50 req/s, the target's throughput (100 x 0.5): 2 x 2 = 4.
+    capacity = sizing.StepResult(
+        users=8, seconds=10, requests=1000, errors=0, p50_ms=60, p95_ms=80, p99_ms=90
+    )
+    half = sizing.StepResult(users=2, seconds=10, requests=500, errors=0, p50_ms=30, p95_ms=40, p99_ms=50)
     concurrency = sizing.derive_concurrency(
-        sizing.StepResult(users=8, seconds=10, requests=1000, errors=0, p50_ms=60, p95_ms=80, p99_ms=90),
-        scaling_factor=2.0,
+        [half, capacity], capacity, scaling_factor=2.0, p99_objective_ms=100
     )
     pasted = yaml.safe_load(
         stack.stack_yaml(stack.stack_settings(settings, "ml.c5.xlarge", concurrency), "xgboost-endpoint")
@@ -170,5 +174,5 @@ def test_printed_settings_pasted_into_prod_pass_the_programs_validation_and_the_
     }
     assert tracking == {
         "SageMakerVariantInvocationsPerInstance": 6000,
-        "SageMakerVariantConcurrentRequestsPerModelHighResolution": 8,
+        "SageMakerVariantConcurrentRequestsPerModelHighResolution": 4,
     }

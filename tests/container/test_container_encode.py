@@ -33,16 +33,24 @@ def _label_records(body: bytes) -> list[dict[str, list[float]]]:
 
 def test_default_csv_is_one_line_of_probabilities_per_record() -> None:
     body = e.encode(PROBS, e.CSV)
-    assert body == b"0.1,0.7,0.2\n0.6,0.3,0.1\n"
+    # Nine significant digits: float32's 0.1 is 0.100000001..., and is written so (exactly).
+    assert body == (
+        b"1.00000001e-01,6.99999988e-01,2.00000003e-01\n6.00000024e-01,3.00000012e-01,1.00000001e-01\n"
+    )
+    np.testing.assert_array_equal(parse_csv_response(body), PROBS)
 
 
 def test_default_json_is_predictions_list_of_lists() -> None:
-    assert json.loads(e.encode(PROBS, e.JSON)) == {"predictions": [[0.1, 0.7, 0.2], [0.6, 0.3, 0.1]]}
+    document = json.loads(e.encode(PROBS, e.JSON))
+    assert list(document) == ["predictions"]
+    np.testing.assert_array_equal(np.array(document["predictions"], dtype=np.float32), PROBS)
 
 
 def test_default_jsonlines_is_one_score_object_per_record() -> None:
     lines = e.encode(PROBS, e.JSONLINES).decode().splitlines()
-    assert [json.loads(line) for line in lines] == [{"score": [0.1, 0.7, 0.2]}, {"score": [0.6, 0.3, 0.1]}]
+    records = [json.loads(line) for line in lines]
+    assert [list(record) for record in records] == [["score"], ["score"]]
+    np.testing.assert_array_equal(np.array([r["score"] for r in records], dtype=np.float32), PROBS)
 
 
 def test_default_recordio_has_one_record_per_prediction_with_score_label() -> None:
@@ -54,7 +62,7 @@ def test_default_recordio_has_one_record_per_prediction_with_score_label() -> No
 def test_single_score_objective_json_is_flat_list() -> None:
     scores = np.array([0.25, 0.75], dtype=np.float32)
     assert json.loads(e.encode(scores, e.JSON)) == {"predictions": [0.25, 0.75]}
-    assert e.encode(scores, e.CSV) == b"0.25\n0.75\n"
+    assert e.encode(scores, e.CSV) == b"2.50000000e-01\n7.50000000e-01\n"
 
 
 def test_large_outputs_round_trip_float32_exactly() -> None:
@@ -167,3 +175,35 @@ def test_unsupported_accept_is_406_listing_what_is_supported() -> None:
 def test_non_finite_scores_are_null_in_json() -> None:
     scores = np.array([np.nan, 1.0], dtype=np.float32)
     assert json.loads(e.encode(scores, e.JSON)) == {"predictions": [None, 1.0]}
+
+
+# The same prediction, the same bytes, whatever the batch size (issue 10, item 7) -------------------
+
+
+def test_a_record_is_written_the_same_alone_and_in_a_large_batch() -> None:
+    """Below 512 values Python formats, above numpy: a record's line must not depend on which."""
+    rng = np.random.default_rng(7)
+    batch = rng.random((200, 10)).astype(np.float32)  # 2,000 values: the numpy formatter
+    batch[3] = [0.6369617, 1e-05, 0.1, 1.0, 0.0, 3.4028235e38, 1.4e-45, 0.99999994, 5e-08, 0.5]
+    alone = [e.encode(batch[i : i + 1], e.CSV) for i in range(batch.shape[0])]
+    together = e.encode(batch, e.CSV)
+    assert together == b"".join(alone)
+    assert alone[3].startswith(b"6.36961699e-01,9.99999975e-06,1.00000001e-01,1.00000000e+00,0.00000000e+00,")
+    np.testing.assert_array_equal(np.loadtxt(together.splitlines(), delimiter=",", dtype=np.float32), batch)
+    # JSON writes its numbers the same way: record 3's list, alone and inside the batch.
+    row = e.encode(batch[3:4], e.JSON).removeprefix(b'{"predictions":[').removesuffix(b"]}")
+    assert row.startswith(b"[6.36961699e-01,")
+    assert b"," + row + b"," in e.encode(batch, e.JSON)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.floats(width=32, allow_nan=False, allow_infinity=False, allow_subnormal=True),
+        min_size=1,
+        max_size=64,
+    )
+)
+def test_fuzz_both_formatters_write_the_same_bytes(values: list[float]) -> None:
+    column = np.array(values, dtype=np.float32).reshape(-1, 1)
+    assert e._format_vectorised(column.astype(np.float64), 1) == e._format_python(column)

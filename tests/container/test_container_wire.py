@@ -249,3 +249,29 @@ def test_overload_is_shed_at_once_with_retry_after_while_pings_are_answered(
     assert max(pings) < 2.0, pings
     log = [json.loads(line) for line in overloaded_server.logs().splitlines() if line.startswith("{")]
     assert sum(1 for entry in log if entry.get("shed") is True and entry["status"] == 503) == len(shed)
+
+
+def test_a_burst_after_an_idle_spell_is_served_not_shed(
+    server: RunningContainer, rows: npt.NDArray[np.float32]
+) -> None:
+    """The pace that predicts a wait counts busy time only: an idle spell longer than the 2 s
+    deadline, then 16 requests at once, must not look like one 2 s completion (it once shed them)."""
+    body = csv_of(rows[:1])
+
+    def post() -> int:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        try:
+            connection.request("POST", "/invocations", body=body, headers={"Content-Type": "text/csv"})
+            return connection.getresponse().status
+        finally:
+            connection.close()
+
+    assert post() == 200
+    time.sleep(2.5)
+    statuses: list[int] = []
+    threads = [threading.Thread(target=lambda: statuses.extend(post() for _ in range(3))) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert statuses == [200] * 48

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 from botocore.stub import Stubber
 
-from .support import FakeContext, rest_event
+from tools.local import serving_in_thread
+from tools.local_gateway import GatewayServer
+from tools.local_runtime import RuntimeServer, RuntimeSettings
+from tools.serving import running_container
+
+from .support import ENDPOINT_NAME, FakeContext, load_handler, rest_event
 
 CSV_ROW = ",".join(["0"] * 64)
 
@@ -86,3 +94,36 @@ def test_a_container_503_is_a_503_with_retry_after(
     assert response["statusCode"] == 503
     assert response["headers"]["Retry-After"] == retry_after
     assert _error(response)["error"] == "Overloaded"
+
+
+def test_a_shedding_container_reaches_the_api_client_as_503_with_retry_after(demo_model_dir: Path) -> None:
+    """End to end: HTTP -> local API Gateway -> the real handler -> boto3 -> the local SageMaker
+    runtime -> the real container, whose deadline (1 ns) makes it shed every request."""
+    env = {"SERVER_REQUEST_DEADLINE_SECONDS": "0.000000001", "SERVER_THREADS": "1"}
+    with running_container(demo_model_dir, workers=1, env=env) as container:
+        direct = urllib.request.Request(
+            f"{container.url}/invocations", data=CSV_ROW.encode(), headers={"Content-Type": "text/csv"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as shed:
+            urllib.request.urlopen(direct, timeout=30)
+        assert shed.value.code == 503
+        retry_after = shed.value.headers["Retry-After"]
+        assert json.loads(shed.value.read())["retry_after"] == int(retry_after)
+        runtime = RuntimeServer(RuntimeSettings(container_url=container.url, endpoint_name=ENDPOINT_NAME))
+        with serving_in_thread(runtime):
+            handler = load_handler(
+                "frontdoor_handler_shedding", {"AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": runtime.url}
+            )
+            gateway = GatewayServer(handler.handler, "shed-key")
+            with serving_in_thread(gateway):
+                request = urllib.request.Request(
+                    gateway.url,
+                    data=CSV_ROW.encode(),
+                    headers={"Content-Type": "text/csv", "x-api-key": "shed-key"},
+                    method="POST",
+                )
+                with pytest.raises(urllib.error.HTTPError) as caught:
+                    urllib.request.urlopen(request, timeout=30)
+    assert caught.value.code == 503
+    assert caught.value.headers["Retry-After"] == retry_after
+    assert json.loads(caught.value.read())["error"] == "Overloaded"

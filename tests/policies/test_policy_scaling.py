@@ -63,10 +63,10 @@ def test_a_policy_on_a_metric_of_no_variant_fails() -> None:
     graph = mutate(happy_graph(), POLICY, _track("SageMakerInferenceComponentInvocationsPerCopy", 5.0))
     assert messages(graph, AUTOSCALING) == [
         "scaling policy 'serving-scaling-policy' on endpoint 'serving-endpoint' variant 'AllTraffic' "
-        "(ml.c5.large) tracks SageMakerInferenceComponentInvocationsPerCopy does not measure an "
-        "instance-backed endpoint variant, so the policy never scales it; track "
+        "(ml.c5.large): it tracks SageMakerInferenceComponentInvocationsPerCopy, which measures no "
+        "instance-backed endpoint variant, so it never scales one. Fix: track "
         "SageMakerVariantInvocationsPerInstance or SageMakerVariantConcurrentRequestsPerModelHighResolution "
-        "(either counts as the variant autoscaling)"
+        "(either counts)"
     ]
 
 
@@ -83,11 +83,10 @@ def test_a_concurrency_target_within_the_measured_capacity_passes() -> None:
 def test_a_concurrency_target_one_instance_cannot_hold_fails() -> None:
     graph = with_concurrency_policy(happy_graph(), 12.5)
     assert messages(graph, CAPACITY, {"maxConcurrencyPerInstance": 10}) == [
-        f"scaling policy 'serving-concurrency-scaling-policy' tracks {CONCURRENCY} at targetValue 12.5: "
-        "a target of 12.5 concurrent requests per instance is more than the 10 one instance was measured "
-        "to hold within the latency objective; lower targetValue to 10 or less (the stack's "
-        "concurrencyPerInstanceTarget), or measure again with make capacity and give the new figure as "
-        "'maxConcurrencyPerInstance' in the pack config"
+        f"scaling policy 'serving-concurrency-scaling-policy' on {CONCURRENCY} (targetValue): a target of "
+        "12.5 concurrent requests per instance is more than the 10 one instance was measured to hold "
+        "within the latency objective. Fix: set the target (concurrencyPerInstanceTarget) to 10 or less: "
+        "make capacity derives it, and maxConcurrencyPerInstance beside it"
     ]
 
 

@@ -155,7 +155,7 @@ def test_requests_queueing_above_the_concurrency_target_is_a_high_resolution_ala
     # The metric comes every 10 s; PutMetricAlarm takes 10, 20, 30 or a multiple of 60.
     assert inputs["period"] == 10
     assert (inputs["evaluationPeriods"], inputs["datapointsToAlarm"]) == (36, 33)
-    assert inputs["threshold"] == 5
+    assert inputs["threshold"] == 2
     assert "autoscaling is not keeping up" in inputs["alarmDescription"]
 
 
@@ -165,7 +165,7 @@ def test_the_dashboard_shows_invocations_and_concurrency_against_their_targets(p
     invocations = by_title["Invocations per instance (per minute) vs scaling target"]
     assert invocations["annotations"]["horizontal"][0]["value"] == 12000
     concurrency = by_title["Requests in flight per instance (10 s, high resolution) vs scaling target"]
-    assert concurrency["annotations"]["horizontal"][0]["value"] == 5
+    assert concurrency["annotations"]["horizontal"][0]["value"] == 2
     assert [row[1] for row in concurrency["metrics"]] == ["ConcurrentRequestsPerModel"] * 2
     assert all(row[-1]["period"] == 10 for row in concurrency["metrics"])
     placed = [(w["x"], w["y"]) for w in body["widgets"]]

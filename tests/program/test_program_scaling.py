@@ -24,7 +24,7 @@ INVOCATIONS = {
     "scaleOutCooldown": 60,
 }
 CONCURRENCY = {
-    "targetValue": 5.0,
+    "targetValue": 2.0,
     "predefinedMetricSpecification": {
         "predefinedMetricType": "SageMakerVariantConcurrentRequestsPerModelHighResolution"
     },

@@ -14,13 +14,16 @@ from tools.simulate.constants import with_overrides
 from tools.simulate.control import FailureEvent
 from tools.simulate.inputs import SimulationInput
 
-# Each scenario: two ml.t2.medium of 100 req/s each (credits to spare), a few minutes, small enough
-# for the reference engine (about 20,000 requests).
+# Each scenario: two ml.t2.medium of 50 or 100 req/s each (credits to spare), two minutes or so,
+# small enough for the reference engine (6,000-15,000 requests).
 SCENARIOS = {
-    "steady at 70%, random routing": small_run(np.full(90, 140.0), routing="RANDOM"),
-    "steady at 70%, least outstanding": small_run(np.full(90, 140.0), routing="LEAST_OUTSTANDING_REQUESTS"),
+    "steady at 70%, random routing": small_run(np.full(90, 70.0), routing="RANDOM", instance_rps=50),
+    "steady at 70%, least outstanding": small_run(
+        np.full(90, 70.0), routing="LEAST_OUTSTANDING_REQUESTS", instance_rps=50
+    ),
     "overload past the 29 s timeout": small_run(
-        np.concatenate([np.full(30, 100.0), np.full(90, 280.0)]),
+        np.concatenate([np.full(30, 50.0), np.full(90, 140.0)]),
+        instance_rps=50,
         constants=with_overrides(["lambda_concurrency_limit=100000", "instance_queue_limit=100000"]),
     ),
     "lose an instance, random routing": small_run(
@@ -51,7 +54,7 @@ def test_fast_engine_agrees_with_the_per_request_reference(name: str) -> None:
 
 def test_overload_scenario_really_times_requests_out() -> None:
     summary = fast.simulate(SCENARIOS["overload past the 29 s timeout"]).summary()
-    assert summary["requests"]["failures_by_reason"]["timeout"] > 1000
+    assert summary["requests"]["failures_by_reason"]["timeout"] > 500
 
 
 @pytest.mark.parametrize("engine", [fast, reference])

@@ -456,6 +456,13 @@ def _resolve_stack_defaults(args: argparse.Namespace, context: stack.StackContex
 def prepare(args: argparse.Namespace) -> Prepared:
     """Check every argument before the load test, so a bad one does not waste a run."""
     measured_locally = args.model_dir is not None or check_url(args.url)
+    if args.server_pid is not None and not cpu.psutil.pid_exists(args.server_pid):
+        raise CapacityError(f"--server-pid {args.server_pid}: no such process (the server's root process)")
+    if not args.generators and (args.master_bind or args.master_port):
+        raise CapacityError(
+            "--master-bind and --master-port set up a Locust master: give --generators N, the number "
+            "of workers to wait for"
+        )
     try:
         context = stack.read_stack(REPO_ROOT, args.stack)
         _resolve_stack_defaults(args, context)
@@ -669,7 +676,13 @@ def measure_and_size(args: argparse.Namespace, out: TextIO) -> int:
     settings = _derive(args, instance_rps=chosen.rps * prepared.scaling.factor)
     near = sizing.step_near_fraction(steps, chosen, args.operating_fraction, args.p99_ms)
     context = prepared.context
-    concurrency = sizing.derive_concurrency(chosen, prepared.scaling.factor, args.safety_factor)
+    concurrency = sizing.derive_concurrency(
+        steps,
+        chosen,
+        scaling_factor=prepared.scaling.factor,
+        p99_objective_ms=args.p99_ms,
+        safety_factor=args.safety_factor,
+    )
     values = stack.stack_settings(settings, args.instance_type, concurrency)
     record["measured_near_operating_fraction"] = (
         None if near is None else report.step_record(near, args.p99_ms, args.cpu_target)

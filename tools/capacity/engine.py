@@ -37,6 +37,7 @@ from typing import Any, ClassVar, Protocol
 from urllib.parse import urlsplit
 
 import gevent
+import psutil
 from locust import FastHttpUser, constant, task
 from locust.env import Environment
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
@@ -329,6 +330,14 @@ def run_worker(master_host: str, master_port: int) -> int:
     return 0
 
 
+def _server_cpu(pid: int) -> CpuWindow | None:
+    """The server's CPU meter; None if it is already gone (its steps then say so: no CPU)."""
+    try:
+        return CpuWindow(pid)
+    except psutil.NoSuchProcess:
+        return None
+
+
 def run(plan: dict[str, Any]) -> tuple[str, bool]:
     """Run the ramp in ``plan``, emitting each step; return why it stopped, and whether any load
     generator process went above 90% CPU (then the generator, not the server, may be the limit)."""
@@ -344,11 +353,12 @@ def run(plan: dict[str, Any]) -> tuple[str, bool]:
         refine=bool(plan.get("refine", True)),
     )
     server_pid = plan.get("server_pid")
-    server_cpu = CpuWindow(int(server_pid)) if server_pid else None
-    started = time.monotonic()
+    server_cpu = _server_cpu(int(server_pid)) if server_pid else None
     generator: Generator = (
         DistributedGenerator(plan) if int(plan.get("generators", 0)) else LocalGenerator(plan)
     )
+    # The budget counts from here: waiting for remote workers to connect is not load.
+    started = time.monotonic()
     reason = ""
     saturated = False
     try:

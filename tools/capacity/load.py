@@ -141,7 +141,9 @@ def run_ramp(plan: Plan, on_step: Callable[[StepResult], None] | None = None) ->
                 killed.set()
                 _kill_group(child.pid)
 
-        watchdog = threading.Timer(plan.max_seconds + _WATCHDOG_GRACE_SECONDS, kill_overrun)
+        # Waiting for the workers to connect comes before the budget's clock starts.
+        waiting = plan.worker_wait_seconds if plan.generators else 0.0
+        watchdog = threading.Timer(plan.max_seconds + waiting + _WATCHDOG_GRACE_SECONDS, kill_overrun)
         watchdog.start()
         try:
             if child.stdin is None or child.stdout is None:

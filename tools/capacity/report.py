@@ -53,6 +53,7 @@ def draw_chart(
 
     mpl.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
+    from matplotlib.ticker import MaxNLocator, ScalarFormatter  # noqa: PLC0415
 
     measured = sorted((step for step in steps if step.requests), key=lambda step: step.users)
     users = [step.users for step in measured]
@@ -137,6 +138,8 @@ def draw_chart(
     # Log scale: a 2 ms p50 and a 100 ms objective both stay readable on one chart.
     latency_axes.set_yscale("log")
     latency_axes.set_ylabel("latency (ms, log scale)")
+    latency_axes.yaxis.set_major_formatter(ScalarFormatter())
+    cpu_axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     top = max([p99_objective_ms, *(step.p99_ms or 0.0 for step in measured)])
     latency_axes.set_ylim(top=top * 1.6)
     cpu_axes.set_ylabel("CPU (%)")

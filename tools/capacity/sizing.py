@@ -332,71 +332,104 @@ LITTLES_LAW_DISAGREEMENT = 2.0
 load generator held requests outside the server, so the users overstate what the server held."""
 
 
+def littles_law(step: StepResult) -> float | None:
+    """Requests in flight by Little's law: throughput x time in the system. The step records no mean
+    latency; its median is below the mean of these right-skewed latencies, so this reads low."""
+    return None if step.p50_ms is None else step.rps * step.p50_ms / 1000
+
+
 @dataclass(frozen=True, kw_only=True)
 class ConcurrencySettings:
-    """The concurrency target (``SageMakerVariantConcurrentRequestsPerModelHighResolution``) derived
-    from the requests in flight at the operating point."""
+    """The concurrency figures (``SageMakerVariantConcurrentRequestsPerModelHighResolution``) from
+    the requests in flight the ramp measured.
 
-    users: int
-    """In flight at the operating point as the load sent it: each user has one request outstanding."""
-    littles_law: float | None
-    """The cross-check: throughput x median latency (the step records no mean; the median of these
-    right-skewed latencies is below the mean, so this reads low). None without latencies."""
+    In flight does not grow in proportion to throughput: requests queue as an instance nears its
+    capacity, so half the capacity's in flight would let the instance run far hotter than half its
+    throughput. The target is therefore the in flight measured where the invocations target puts
+    an instance (MAX_RPS x the safety factor), and the capacity's in flight is the ceiling."""
+
+    capacity_users: int
+    """In flight at the capacity step: each user has one request outstanding."""
+    capacity_littles_law: float | None
+    target_step_users: int
+    """In flight at the step the target is read from: the fastest that met the objective at or
+    below the target throughput (else the slowest that met it)."""
+    target_step_rps: float
+    target_littles_law: float | None
+    target_rps: float
+    """The throughput the invocations target holds an instance at, as measured: capacity x safety."""
     scaling_factor: float
     """From the measurement to one target instance (in flight scales with throughput at one latency)."""
-    max_per_instance: int
-    """``maxConcurrencyPerInstance``: the users x the scaling factor, rounded down (never claim more
-    than was held within the objective)."""
     safety_factor: float
+    max_per_instance: int
+    """``maxConcurrencyPerInstance``: the capacity's users x the scaling factor, rounded down (never
+    claim more than was held within the objective)."""
     target_per_instance: int
-    """``concurrencyPerInstanceTarget``: the capacity x the safety factor, at least 1."""
+    """``concurrencyPerInstanceTarget``: the target step's users, scaled to the target throughput and
+    to one instance, rounded, at least 1 and at most the capacity's."""
 
     @property
     def disagrees(self) -> bool:
         """Little's law says the server held far fewer requests than the users had outstanding."""
-        return self.littles_law is not None and self.littles_law * LITTLES_LAW_DISAGREEMENT < self.users
+        littles = self.capacity_littles_law
+        return littles is not None and littles * LITTLES_LAW_DISAGREEMENT < self.capacity_users
 
     def lines(self) -> list[str]:
         """What the capacity report prints about it."""
-        littles = (
-            "no latencies to cross-check"
-            if self.littles_law is None
-            else f"Little's law cross-check: throughput x p50 latency = {self.littles_law:.1f} in flight"
-        )
+
+        def littles(value: float | None) -> str:
+            return "no latencies" if value is None else f"Little's law: {value:.1f}"
+
         lines = [
-            f"Concurrency target (SageMakerVariantConcurrentRequestsPerModelHighResolution, per instance): "
-            f"{self.users} in flight at the operating point ({littles}) x {self.scaling_factor:g} = "
-            f"{self.max_per_instance} per instance at capacity; x {self.safety_factor:g} = "
+            "Concurrency (SageMakerVariantConcurrentRequestsPerModelHighResolution, per instance): "
+            f"{self.capacity_users} in flight at the capacity ({littles(self.capacity_littles_law)}) "
+            f"x {self.scaling_factor:g} = {self.max_per_instance} at most; target: {self.target_step_users} "
+            f"in flight at {self.target_step_rps:,.1f} req/s ({littles(self.target_littles_law)}), "
+            f"at the target's {self.target_rps:,.1f} req/s x {self.scaling_factor:g} = "
             f"{self.target_per_instance}"
         ]
         if self.disagrees:
             lines.append(
-                f"warning: Little's law gives {self.littles_law:.1f} in flight for {self.users} users: "
-                "the load generator held requests outside the server, so the server held fewer than the "
-                "users and the concurrency figures are upper bounds; measure with fewer users or from "
-                "another machine"
+                f"warning: Little's law gives {self.capacity_littles_law:.1f} in flight for "
+                f"{self.capacity_users} users: the load generator held requests outside the server, so "
+                "the server held fewer than the users and the concurrency figures are upper bounds; "
+                "measure with fewer users or from another machine"
             )
         return lines
 
 
 def derive_concurrency(
-    operating_point: StepResult, scaling_factor: float, safety_factor: float = DEFAULT_SAFETY_FACTOR
+    steps: Sequence[StepResult],
+    capacity: StepResult,
+    *,
+    scaling_factor: float,
+    p99_objective_ms: float,
+    safety_factor: float = DEFAULT_SAFETY_FACTOR,
 ) -> ConcurrencySettings:
-    """``maxConcurrencyPerInstance`` and ``concurrencyPerInstanceTarget`` from the operating point.
+    """``maxConcurrencyPerInstance`` and ``concurrencyPerInstanceTarget`` from the ramp.
 
     A closed-loop load (each user sends its next request when the last returns) keeps ``users``
     requests in flight; Little's law (in flight = throughput x time in the system) checks it."""
     if scaling_factor <= 0 or safety_factor <= 0:
         raise ValueError(f"scaling and safety factors are positive, got {scaling_factor}, {safety_factor}")
-    littles = (
-        None if operating_point.p50_ms is None else operating_point.rps * operating_point.p50_ms / 1000
+    target_rps = capacity.rps * safety_factor
+    good = [step for step in steps if step.meets(p99_objective_ms)] or [capacity]
+    below = [step for step in good if step.rps <= target_rps]
+    at_target = (
+        max(below, key=lambda step: step.rps) if below else min(good, key=lambda step: step.rps)
     )
-    capacity = max(1, math.floor(operating_point.users * scaling_factor))
+    ceiling = max(1, math.floor(capacity.users * scaling_factor))
+    # At the step's latency, in flight grows in proportion to throughput (Little's law).
+    in_flight = at_target.users * target_rps / at_target.rps * scaling_factor
     return ConcurrencySettings(
-        users=operating_point.users,
-        littles_law=littles,
+        capacity_users=capacity.users,
+        capacity_littles_law=littles_law(capacity),
+        target_step_users=at_target.users,
+        target_step_rps=at_target.rps,
+        target_littles_law=littles_law(at_target),
+        target_rps=target_rps,
         scaling_factor=scaling_factor,
-        max_per_instance=capacity,
         safety_factor=safety_factor,
-        target_per_instance=max(1, math.floor(capacity * safety_factor)),
+        max_per_instance=ceiling,
+        target_per_instance=min(ceiling, max(1, round(in_flight))),
     )

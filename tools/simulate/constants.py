@@ -67,19 +67,11 @@ CONSTANTS: tuple[Constant, ...] = (
         name="api_gateway_account_rps",
         value=10_000,
         unit="req/s",
-        meaning="account throttle per Region; requests above it get 429 (throttled)",
+        meaning="account throttle per Region; requests above it get 429 (throttled); its 5,000-request "
+        "burst is less than a second of it and is not modelled",
         source="API Gateway quotas page: 10,000 req/s steady rate per account and Region",
         url=APIGW_QUOTAS_URL,
         minimum=1,
-    ),
-    Constant(
-        name="api_gateway_burst",
-        value=5_000,
-        unit="requests",
-        meaning="token-bucket burst on top of the account throttle",
-        source="API Gateway quotas page: burst of 5,000 requests",
-        url=APIGW_QUOTAS_URL,
-        minimum=0,
     ),
     Constant(
         name="lambda_concurrency_limit",

@@ -355,8 +355,6 @@ class Fleet:
         if end % self._health_interval == 0 and self._ping_failures_seen:
             self.ping_failures[:] = 0
             self._ping_failures_seen = False
-        self._snapshot_version = -1
-        self._snapshot = (0, 0)
         if self.spec.autoscaling:
             self._autoscale(end, invocations, outstanding, samples=seconds)
 
@@ -400,6 +398,7 @@ class Fleet:
         gone = np.flatnonzero((self.state == TERMINATING) & (self.gone_at <= now))
         for slot in gone:
             self.state[slot] = FREE
+            self.dead[slot] = False
             self._event(now, "terminated", f"instance {self.label[slot]} terminated")
             if self.replace[slot]:
                 self._start(now, generation=int(self.generation[slot]))

@@ -21,7 +21,7 @@ import numpy as np
 
 from tools.simulate.control import IN_SERVICE, Fleet
 from tools.simulate.inputs import SimulationInput
-from tools.simulate.latency import p99_seconds
+from tools.simulate.latency import quantile_of, tail_sums
 from tools.simulate.outcome import WINDOW_S, Outcome, Windows
 from tools.simulate.scenario import Routing
 
@@ -419,8 +419,9 @@ class _FluidEngine:
                 )
 
     def latencies(self) -> None:
+        """p99 per window, per minute and over the run, from one pass over the chunks."""
         chunks, windows = self.chunks, self.windows
-        windows.p99_s[:] = p99_seconds(
+        sums = tail_sums(
             chunks.weight,
             servers=chunks.servers,
             rho=chunks.rho,
@@ -428,32 +429,19 @@ class _FluidEngine:
             wait_s=chunks.wait,
             backlog=chunks.backlog,
         )
+        totals = chunks.weight.sum(axis=1)
+        windows.p99_s[:] = quantile_of(sums, totals)
         per_minute = 60 // WINDOW_S
         minutes = windows.minute_p99_s.shape[0]
-        padded = minutes * per_minute
-
-        def by_minute(values: np.ndarray) -> np.ndarray:
-            fill = np.zeros((padded - values.shape[0], values.shape[1]), dtype=values.dtype)
-            return np.concatenate([values, fill]).reshape(minutes, -1)
-
-        windows.overall_p99_s = float(
-            p99_seconds(
-                chunks.weight.reshape(1, -1),
-                servers=chunks.servers.reshape(1, -1),
-                rho=chunks.rho.reshape(1, -1),
-                mu=chunks.mu.reshape(1, -1),
-                wait_s=chunks.wait.reshape(1, -1),
-                backlog=chunks.backlog.reshape(1, -1),
-            )[0]
+        padded = np.zeros((minutes * per_minute, sums.shape[1]))
+        padded[: sums.shape[0]] = sums
+        padded_totals = np.zeros(minutes * per_minute)
+        padded_totals[: totals.shape[0]] = totals
+        windows.minute_p99_s[:] = quantile_of(
+            padded.reshape(minutes, per_minute, -1).sum(axis=1),
+            padded_totals.reshape(minutes, -1).sum(axis=1),
         )
-        windows.minute_p99_s[:] = p99_seconds(
-            by_minute(chunks.weight),
-            servers=np.maximum(by_minute(chunks.servers), 1),
-            rho=by_minute(chunks.rho),
-            mu=np.where(by_minute(chunks.mu) > 0, by_minute(chunks.mu), 1.0),
-            wait_s=by_minute(chunks.wait),
-            backlog=by_minute(chunks.backlog),
-        )
+        windows.overall_p99_s = float(quantile_of(sums.sum(axis=0)[None, :], totals.sum(keepdims=True))[0])
 
 
 def simulate(run: SimulationInput) -> Outcome:

@@ -47,7 +47,7 @@ def backlog_tail(t: np.ndarray, wait_s: np.ndarray, mu: np.ndarray) -> np.ndarra
     return np.where(t < d, 1.0, np.exp(-mu[..., None] * np.maximum(t - d, 0.0)))
 
 
-def p99_seconds(
+def tail_sums(
     weight: np.ndarray,
     *,
     servers: np.ndarray,
@@ -55,30 +55,53 @@ def p99_seconds(
     mu: np.ndarray,
     wait_s: np.ndarray,
     backlog: np.ndarray,
-    quantile: float = 0.99,
     block: int = 8192,
 ) -> np.ndarray:
-    """The ``quantile`` of each row's mixture of chunks ([rows, chunks] inputs); NaN without weight."""
+    """Each row's weighted sum of its chunks' tails on :data:`GRID_S` ([rows, chunks] inputs).
+
+    Sums add: a minute's (or the run's) mixture is the sum of its windows' rows. Chunks with the same
+    parameters (a steady load) are evaluated once."""
     rows = weight.shape[0]
-    mixture = np.zeros((rows, len(GRID_S)))
+    sums = np.zeros((rows, len(GRID_S)))
     row_of, chunk_of = np.nonzero(weight > 0)
-    for start in range(0, len(row_of), block):
-        r, k = row_of[start : start + block], chunk_of[start : start + block]
-        w = weight[r, k]
-        queued = backlog[r, k]
-        tails = np.empty((len(r), len(GRID_S)))
+    if not len(row_of):
+        return sums
+    params = np.stack(
+        [
+            servers[row_of, chunk_of].astype(np.float64),
+            rho[row_of, chunk_of],
+            mu[row_of, chunk_of],
+            wait_s[row_of, chunk_of],
+            backlog[row_of, chunk_of].astype(np.float64),
+        ],
+        axis=1,
+    )
+    unique, inverse = np.unique(params, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    tails = np.empty((len(unique), len(GRID_S)))
+    for start in range(0, len(unique), block):
+        part = unique[start : start + block]
+        queued = part[:, 4] > 0
         steady = ~queued
+        chunk = np.empty((len(part), len(GRID_S)))
         if steady.any():
-            tails[steady] = mmc_tail(
-                GRID_S, servers[r, k][steady], rho[r, k][steady], np.maximum(mu[r, k][steady], 1e-12)
+            chunk[steady] = mmc_tail(
+                GRID_S, part[steady, 0].astype(np.int64), part[steady, 1], np.maximum(part[steady, 2], 1e-12)
             )
         if queued.any():
-            tails[queued] = backlog_tail(GRID_S, wait_s[r, k][queued], np.maximum(mu[r, k][queued], 1e-12))
-        # Rows come sorted from np.nonzero: sum each row's chunks in one pass.
-        unique_rows, starts = np.unique(r, return_index=True)
-        mixture[unique_rows] += np.add.reduceat(tails * w[:, None], starts, axis=0)
-    total = weight.sum(axis=1)
-    mixture /= np.maximum(total, 1e-300)[:, None]
+            chunk[queued] = backlog_tail(GRID_S, part[queued, 3], np.maximum(part[queued, 2], 1e-12))
+        tails[start : start + block] = chunk
+    w = weight[row_of, chunk_of]
+    # Rows come sorted from np.nonzero: sum each row's chunks in one pass.
+    unique_rows, starts = np.unique(row_of, return_index=True)
+    sums[unique_rows] = np.add.reduceat(tails[inverse] * w[:, None], starts, axis=0)
+    return sums
+
+
+def quantile_of(sums: np.ndarray, totals: np.ndarray, quantile: float = 0.99) -> np.ndarray:
+    """The ``quantile`` of each row's mixture from its tail sums and total weight; NaN without weight."""
+    rows = sums.shape[0]
+    mixture = sums / np.maximum(totals, 1e-300)[:, None]
     level = 1 - quantile
     # The first grid point where the tail falls to the level; interpolate in log-latency.
     below = mixture <= level
@@ -90,4 +113,19 @@ def p99_seconds(
     log_grid = np.log(GRID_S)
     values = np.exp(log_grid[previous] + fraction * (log_grid[first] - log_grid[previous]))
     values[first == 0] = GRID_S[0]
-    return np.where(total > 0, values, np.nan)
+    return np.where(totals > 0, values, np.nan)
+
+
+def p99_seconds(
+    weight: np.ndarray,
+    *,
+    servers: np.ndarray,
+    rho: np.ndarray,
+    mu: np.ndarray,
+    wait_s: np.ndarray,
+    backlog: np.ndarray,
+    quantile: float = 0.99,
+) -> np.ndarray:
+    """The ``quantile`` of each row's mixture of chunks ([rows, chunks] inputs); NaN without weight."""
+    sums = tail_sums(weight, servers=servers, rho=rho, mu=mu, wait_s=wait_s, backlog=backlog)
+    return quantile_of(sums, weight.sum(axis=1), quantile)

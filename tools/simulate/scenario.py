@@ -2,8 +2,8 @@
 
 :func:`fleet_from_stack` turns validated :class:`stackcore.StackSettings` into a :class:`FleetSpec`:
 instance type and vCPUs, counts, Availability Zones, autoscaling, update mode and timings, quotas,
-the latency objective. The scaling metric, the concurrency target and the routing strategy are read
-from the stack when the stack core has them, else from the simulator's options.
+the latency objective, the scaling metric, the concurrency target and the routing strategy; the
+simulator's options may override the last three.
 """
 
 from __future__ import annotations
@@ -74,14 +74,6 @@ class FleetSpec:
         return rolling_batch_instances(max(1, fleet), self.rolling_batch_percent)
 
 
-def _stack_choice(settings: StackSettings, attribute: str) -> str | None:
-    """A setting another part of the stack core may add (scaling metric, routing); None if absent."""
-    value = getattr(settings, attribute, None)
-    if value is None or value == "":
-        return None
-    return str(getattr(value, "value", value))
-
-
 def fleet_from_stack(
     settings: StackSettings,
     *,
@@ -93,10 +85,8 @@ def fleet_from_stack(
 ) -> FleetSpec:
     """The fleet a stack declares. Options given here win over the stack's own values."""
     kind = instance_type(settings.instance_type)
-    routing_name = (
-        routing or _stack_choice(settings, "routing_strategy") or Routing.LEAST_OUTSTANDING_REQUESTS
-    )
-    metric_name = scaling_metric or _stack_choice(settings, "scaling_metric") or ScalingMetric.INVOCATIONS
+    routing_name = routing or settings.routing_strategy.value
+    metric_name = scaling_metric or settings.scaling_metric.value
     try:
         chosen_routing = Routing(str(routing_name).upper())
     except ValueError:
@@ -109,10 +99,9 @@ def fleet_from_stack(
         raise SimulationInputError(
             f"scaling metric {metric_name!r} is not one of {', '.join(m.value for m in ScalingMetric)}"
         ) from None
-    target = concurrency_target
-    if target is None:
-        stack_target = _stack_choice(settings, "concurrency_per_instance_target")
-        target = float(stack_target) if stack_target else 0.0
+    target = (
+        float(settings.concurrency_per_instance_target) if concurrency_target is None else concurrency_target
+    )
     if chosen_metric is not ScalingMetric.INVOCATIONS and settings.autoscaling and target <= 0:
         raise SimulationInputError(
             f"scaling on {chosen_metric.value} needs a concurrency target: set the stack's "

@@ -142,6 +142,11 @@ def watch(
         if args.subnet_ids
         else endpoint_subnets(clients, args.endpoint_name, args.variant_name)
     )
+    if not subnet_ids:
+        print(
+            f"watch: note: endpoint {args.endpoint_name}'s model has no VPC subnets: no addresses to count",
+            file=out,
+        )
     vcpus = _vcpus(args.instance_type)
     out_dir: Path = args.out or REPO_ROOT / "watch-runs" / dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     json_path, png_path = out_dir / JSON_NAME, out_dir / PNG_NAME

@@ -68,13 +68,8 @@ def endpoint_subnets(clients: Clients, endpoint_name: str, variant_name: str = e
         model = clients.sagemaker.describe_model(ModelName=variant["ModelName"])
     except ClientError as error:
         raise WatchError(f"cannot read endpoint {endpoint_name}: {error}") from None
-    subnets = list(model.get("VpcConfig", {}).get("Subnets", []))
-    if not subnets:
-        raise WatchError(
-            f"model {variant['ModelName']} of endpoint {endpoint_name} has no VpcConfig subnets: "
-            "give --subnet-ids"
-        )
-    return subnets
+    # Empty for an endpoint outside a VPC: it takes no addresses from any subnet.
+    return list(model.get("VpcConfig", {}).get("Subnets", []))
 
 
 def read_once(
