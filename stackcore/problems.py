@@ -21,7 +21,9 @@ class Problem:
 
     def __str__(self) -> str:
         where = f" ({self.where})" if self.where and self.key else ""
-        subject = f"{PROJECT}:{self.key}{where}" if self.key else self.where
+        # A provider's key (aws:region) keeps its own namespace; a bare key is the project's.
+        name = self.key if ":" in self.key else f"{PROJECT}:{self.key}"
+        subject = f"{name}{where}" if self.key else self.where
         return f"{subject}: {self.problem}. Fix: {self.fix}"
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 
 
 @dataclass(frozen=True)
@@ -79,3 +80,15 @@ def zone_count(region: str) -> int | None:
     """Zones an account can use in the region, when the table knows it."""
     known = ZONES.get(region)
     return known.count if known is not None else None
+
+
+@cache
+def sagemaker_regions() -> frozenset[str]:
+    """Every Region where SageMaker has an endpoint, in every partition, from botocore's data."""
+    import botocore.session  # noqa: PLC0415  # imported on first use, like the instance types
+
+    session = botocore.session.get_session()
+    found: set[str] = set()
+    for partition in session.get_available_partitions():
+        found.update(session.get_available_regions("sagemaker", partition_name=partition))
+    return frozenset(found)

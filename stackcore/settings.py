@@ -280,7 +280,7 @@ def parse_settings(
         quotas=_read_quotas(reader),
         expected_base_rps=float(reader.integer(k.EXPECTED_BASE_RPS)),
         expected_peak_rps=float(reader.integer(k.EXPECTED_PEAK_RPS)),
-        region=str(values.get(keys.AWS_REGION) or ""),
+        region=_region(values.get(keys.AWS_REGION), problems),
         model_dir=None if model_uri else (project_dir / model_dir_setting),
         model_uri=model_uri or None,
         network_isolation=reader.boolean(k.NETWORK_ISOLATION),
@@ -300,7 +300,10 @@ def parse_settings(
         lambda_memory_mb=reader.integer(k.LAMBDA_MEMORY_MB),
         log_retention_days=reader.integer(k.LOG_RETENTION_DAYS),
     )
-    problems.extend(_production_problems(settings, values.get(keys.AWS_DEFAULT_TAGS)))
+    tag_problems = _default_tags_problems(values.get(keys.AWS_DEFAULT_TAGS))
+    problems.extend(tag_problems)
+    if not tag_problems:
+        problems.extend(_production_problems(settings, values.get(keys.AWS_DEFAULT_TAGS)))
     if not problems:
         # Rules that combine settings only make sense once every setting has the right type.
         problems.extend(validate(settings))
@@ -365,6 +368,40 @@ def _read_quotas(reader: _Reader) -> QuotaTable:
         keys.ENDPOINT_INSTANCE_QUOTAS, _quota_object, {}, "an object of instance type -> whole number"
     )
     return QuotaTable(per_instance_type=per_type, total_instances=reader.integer(keys.TOTAL_INSTANCE_QUOTA))
+
+
+def _region(raw: Any, problems: list[Problem]) -> str:
+    """``aws:region``: a Region where SageMaker runs, or unset (the provider then takes AWS_REGION)."""
+    if raw is None or raw == "":
+        return ""
+    fix = "set aws:region to a Region where SageMaker runs, such as eu-west-1"
+    if not isinstance(raw, str) or _shown(raw) != repr(raw):
+        problem = f"expected a string, got {_shown(raw)}"
+        problems.append(Problem(key=keys.AWS_REGION, problem=problem, fix=fix))
+        return ""
+    if raw not in regions.sagemaker_regions():
+        problems.append(
+            Problem(key=keys.AWS_REGION, problem=f"{raw!r} is not a Region where SageMaker runs", fix=fix)
+        )
+        return ""
+    return raw
+
+
+def _default_tags_problems(raw: Any) -> list[Problem]:
+    """``aws:defaultTags``: an object whose ``tags`` is an object of tag name -> string."""
+    if raw is None:
+        return []
+    value = _decoded(raw) if isinstance(raw, str) else raw
+    tags = value.get("tags") if isinstance(value, Mapping) else None  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+    if isinstance(tags, Mapping) and all(isinstance(v, str) for v in tags.values()):  # pyright: ignore[reportUnknownVariableType, reportUnknownMemberType]
+        return []
+    return [
+        Problem(
+            key=keys.AWS_DEFAULT_TAGS,
+            problem=f"expected an object with tags: {{name: value}}, got {_shown(raw)}",
+            fix="write aws:defaultTags as tags: with one string value per tag name",
+        )
+    ]
 
 
 def environment_tag(default_tags: Any) -> str | None:

@@ -166,6 +166,24 @@ def test_a_wrong_type_names_the_key_and_the_type_wanted(overrides: dict[str, str
     assert refusal(overrides) == [message]
 
 
+def test_the_providers_keys_are_typed_too() -> None:
+    assert refusal({"aws:region": '["eu-west-1"]'}) == [
+        'aws:region: expected a string, got a list ["eu-west-1"]. Fix: set aws:region to a Region where '
+        "SageMaker runs, such as eu-west-1"
+    ]
+    assert refusal({"aws:defaultTags": '{"tags": {"environment": 1}}'}) == [
+        'aws:defaultTags: expected an object with tags: {name: value}, got an object {"tags": '
+        '{"environment": 1}}. Fix: write aws:defaultTags as tags: with one string value per tag name'
+    ]
+
+
+def test_a_region_sagemaker_does_not_run_in_is_refused() -> None:
+    assert refusal({"aws:region": "eu-west-9"}) == [
+        "aws:region: 'eu-west-9' is not a Region where SageMaker runs. Fix: set aws:region to a Region "
+        "where SageMaker runs, such as eu-west-1"
+    ]
+
+
 # Quotas written as strings.
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from lib.evaluate import REPO_ROOT
 from tests.simulate.conftest import MODEL_URI
 from tools.simulate.cli import EXIT_FAILED_OVER_LIMIT, EXIT_INPUT, EXIT_OK, main
 from tools.simulate.constants import ConstantError, with_overrides
@@ -174,3 +177,25 @@ def test_constants_come_from_a_json_file_then_the_command_line(tmp_path: Path) -
     path.write_text("[1, 2]")
     with pytest.raises(ConstantError, match="JSON object"):
         with_overrides([], path)
+
+
+def test_a_reader_that_quits_early_keeps_the_verdict_and_prints_no_traceback(tmp_path: Path) -> None:
+    # `make simulate ... | head -1` in a pull-request job: the gate's exit code must survive the pipe.
+    command = [
+        sys.executable,
+        "-m",
+        "tools.simulate",
+        *SEED_ARGS,
+        *("--traffic", "step", "--minutes", "4", "--base-rps", "100", "--peak-rps", "2000"),
+        *("--instance-rps", "300", "--max-failed-percent", "1", "--out", str(tmp_path)),
+    ]
+    with subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as run:
+        assert run.stdout is not None
+        assert run.stderr is not None
+        run.stdout.close()  # before the command prints anything: it prints only once it has simulated
+        errors = run.stderr.read().decode()
+        code = run.wait(timeout=120)
+    assert code == EXIT_FAILED_OVER_LIMIT
+    assert "Traceback" not in errors
+    assert "BrokenPipeError" not in errors
+    assert (tmp_path / "simulation.json").is_file()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -262,13 +263,18 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
         f"{outcome.traffic_name} traffic, {outcome.service_description}"
     )
     chart.draw(outcome, out_dir / PNG_NAME, title)
-    print(describe(outcome), file=out)
-    print(f"Saved {out_dir / JSON_NAME} and {out_dir / PNG_NAME}", file=out)
-    if args.max_failed_percent is not None and outcome.failed_percent() > args.max_failed_percent:
-        print(
-            f"{outcome.failed_percent():.3f}% of requests failed, "
-            f"over --max-failed-percent {args.max_failed_percent:g}",
-            file=out,
-        )
-        return EXIT_FAILED_OVER_LIMIT
-    return EXIT_OK
+    over_limit = args.max_failed_percent is not None and outcome.failed_percent() > args.max_failed_percent
+    try:
+        print(describe(outcome), file=out)
+        print(f"Saved {out_dir / JSON_NAME} and {out_dir / PNG_NAME}", file=out)
+        if over_limit:
+            print(
+                f"{outcome.failed_percent():.3f}% of requests failed, "
+                f"over --max-failed-percent {args.max_failed_percent:g}",
+                file=out,
+            )
+        out.flush()
+    except BrokenPipeError:
+        # The reader of a pipe quit (e.g. `| head`): the files are written and the verdict stands.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return EXIT_FAILED_OVER_LIMIT if over_limit else EXIT_OK
