@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from tools.watch import cli
@@ -176,11 +177,11 @@ def test_each_reading_asks_for_the_endpoint_its_subnets_and_its_metrics_by_endpo
 
 def test_watch_stops_when_the_watched_process_exits(aws: list[str], tmp_path: Path):
     # Reaped in a thread: a zombie still answers kill(pid, 0).
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1.5)"])
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(2.5)"])
     threading.Thread(target=child.wait, daemon=True).start()
     out = io.StringIO()
     cli.watch(
-        watch_args(tmp_path, "--every", "0.3", "--until-pid", str(child.pid)),
+        watch_args(tmp_path, "--every", "1", "--until-pid", str(child.pid)),
         cli.default_clients(REGION),
         out,
     )
@@ -192,7 +193,7 @@ def test_watch_stops_when_the_watched_process_exits(aws: list[str], tmp_path: Pa
 def test_command_line_reads_the_endpoint_name_and_region_from_the_stack(
     aws: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
-    code = cli.main(["--stack", "prod", "--every", "0", "--max-readings", "1", "--out", str(tmp_path)])
+    code = cli.main(["--stack", "prod", "--every", "1", "--max-readings", "1", "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == 0, out
     assert f"watch: endpoint {ENDPOINT} (AllTraffic) in {REGION}" in out
@@ -209,3 +210,46 @@ def test_an_endpoint_that_does_not_exist_is_one_clear_line(
     err = capsys.readouterr().err
     assert err.startswith("watch: error: cannot read endpoint nope")
     assert "Traceback" not in err
+
+
+class ThrottledOnce:
+    """CloudWatch that refuses the first GetMetricData as AWS does when a caller goes too fast."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.refused = False
+
+    def get_metric_data(self, **params: Any) -> Any:
+        if not self.refused:
+            self.refused = True
+            raise ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, "GetMetricData")
+        return self.real.get_metric_data(**params)
+
+
+def test_a_throttled_reading_is_reported_and_the_watch_goes_on_to_its_timeline(
+    aws: list[str], tmp_path: Path
+):
+    real = cli.default_clients(REGION)
+    clients = Clients(sagemaker=real.sagemaker, ec2=real.ec2, cloudwatch=ThrottledOnce(real.cloudwatch))
+    out = io.StringIO()
+    cli.watch(
+        watch_args(tmp_path, "--every", "15", "--max-readings", "2"), clients, out, sleep=lambda _: None
+    )
+    assert "watch: reading 1 failed: An error occurred (Throttling)" in out.getvalue()
+    assert len(json.loads((tmp_path / cli.JSON_NAME).read_text())["readings"]) == 2
+    assert (tmp_path / cli.PNG_NAME).read_bytes().startswith(PNG_SIGNATURE)
+
+
+@pytest.mark.parametrize("every", ["0", "0.5", "-1"])
+def test_an_interval_under_a_second_is_refused(every: str, capsys: pytest.CaptureFixture[str]):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.build_parser().parse_args(["--every", every])
+    assert exit_info.value.code == 2
+    assert f"must be at least 1 s, got {every}" in capsys.readouterr().err
+
+
+def test_a_missing_stack_is_named_rather_than_an_aws_error(capsys: pytest.CaptureFixture[str]):
+    assert cli.main(["--stack", "nosuch", "--max-readings", "1"]) == cli.EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "no stack file Pulumi.nosuch.yaml" in err
+    assert "or give --endpoint-name and --region" in err

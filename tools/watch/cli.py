@@ -24,6 +24,7 @@ from typing import TextIO
 from botocore.exceptions import BotoCoreError, ClientError
 
 from stackcore import endpoint_metrics as em
+from stackcore import keys
 from stackcore.instance_types import UnknownInstanceTypeError, instance_type
 from stackcore.layering import read_stack_values
 from stackcore.problems import StackConfigError
@@ -35,6 +36,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 JSON_NAME = "timeline.json"
 PNG_NAME = "timeline.png"
 EXIT_ERROR = 2
+MAX_FAILED_READINGS_IN_A_ROW = 5
+"""Readings that may fail one after another (throttling, the network) before the watch stops."""
+MIN_EVERY_SECONDS = 1.0
+"""The shortest interval: each reading is three API calls (DescribeEndpoint, DescribeSubnets,
+GetMetricData), and CloudWatch's endpoint metrics change once a minute."""
 
 
 def _positive_float(text: str) -> float:
@@ -44,10 +50,10 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _non_negative_float(text: str) -> float:
+def _interval(text: str) -> float:
     value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"cannot be negative, got {text}")
+    if not value >= MIN_EVERY_SECONDS:
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_EVERY_SECONDS:g} s, got {text}")
     return value
 
 
@@ -68,7 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--instance-type", help="for CPU as a share of the instance (default: the stack's instanceType)"
     )
     parser.add_argument(
-        "--every", type=_non_negative_float, default=30.0, help="seconds between readings (default 30)"
+        "--every",
+        type=_interval,
+        default=30.0,
+        help=f"seconds between readings, at least {MIN_EVERY_SECONDS:g} (default 30)",
     )
     parser.add_argument("--duration", type=_positive_float, help="stop after this many seconds")
     parser.add_argument("--until-pid", type=int, help="stop when this process (e.g. a capacity run) exits")
@@ -85,16 +94,18 @@ def _stack_defaults(args: argparse.Namespace) -> None:
     """Fill the endpoint name, region and instance type from the stack, where not given."""
     try:
         values = read_stack_values(REPO_ROOT, args.stack, check_keys=False)
-    except StackConfigError:
+    except StackConfigError as error:
+        if args.endpoint_name is None or args.region is None:
+            raise WatchError(f"{error} (or give --endpoint-name and --region)") from None
         values = None
     project = values.project if values is not None else "xgboost-endpoint"
     if args.endpoint_name is None:
         args.endpoint_name = stack_endpoint_name(project, args.stack)
     stack_values = values.values if values is not None else {}
-    if args.region is None and stack_values.get("aws:region"):
-        args.region = str(stack_values["aws:region"])
+    if args.region is None and stack_values.get(keys.AWS_REGION):
+        args.region = str(stack_values[keys.AWS_REGION])
     if args.instance_type is None:
-        configured = stack_values.get(f"{project}:instanceType")
+        configured = stack_values.get(f"{project}:{keys.INSTANCE_TYPE}")
         args.instance_type = str(configured) if configured else None
 
 
@@ -160,21 +171,32 @@ def watch(
     readings: list[Reading] = []
     started = clock()
     stop = ""
+    failed_in_a_row = 0
     try:
         while True:
-            reading = read_once(clients, args.endpoint_name, subnet_ids, variant_name=args.variant_name)
-            readings.append(reading)
-            print(reading_line(reading, vcpus), file=out, flush=True)
-            record = timeline.timeline_record(
-                readings,
-                endpoint_name=args.endpoint_name,
-                variant_name=args.variant_name,
-                region=args.region,
-                subnet_ids=subnet_ids,
-                every_seconds=args.every,
-                vcpus=vcpus,
-            )
-            timeline.write_json(json_path, record)
+            try:
+                reading = read_once(clients, args.endpoint_name, subnet_ids, variant_name=args.variant_name)
+            except (BotoCoreError, ClientError, WatchError) as error:
+                # A throttle or a network blip must not end a two-hour watch without its timeline.
+                failed_in_a_row += 1
+                print(f"watch: reading {len(readings) + 1} failed: {error}", file=out, flush=True)
+                if failed_in_a_row >= MAX_FAILED_READINGS_IN_A_ROW:
+                    stop = f"{failed_in_a_row} readings in a row failed, the last with: {error}"
+                    break
+            else:
+                failed_in_a_row = 0
+                readings.append(reading)
+                print(reading_line(reading, vcpus), file=out, flush=True)
+                record = timeline.timeline_record(
+                    readings,
+                    endpoint_name=args.endpoint_name,
+                    variant_name=args.variant_name,
+                    region=args.region,
+                    subnet_ids=subnet_ids,
+                    every_seconds=args.every,
+                    vcpus=vcpus,
+                )
+                timeline.write_json(json_path, record)
             if args.max_readings is not None and len(readings) >= args.max_readings:
                 stop = f"{len(readings)} readings taken"
                 break
@@ -204,8 +226,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.until_pid is not None and not pid_running(args.until_pid):
         print(f"watch: error: process {args.until_pid} is not running", file=sys.stderr)
         return EXIT_ERROR
-    _stack_defaults(args)
     try:
+        _stack_defaults(args)
         watch(args, default_clients(args.region), sys.stdout)
     except WatchError as error:
         print(f"watch: error: {error}", file=sys.stderr)
