@@ -66,6 +66,23 @@ def test_stack_values_overlay_the_project_defaults(tmp_path: Path):
     assert context.quotas.total_instances == 14
 
 
+def test_quotas_written_as_pulumi_config_set_stores_them_are_read_as_the_program_reads_them(tmp_path: Path):
+    # `pulumi config set --path` aside, an object set from the CLI is stored as a JSON string.
+    (tmp_path / "Pulumi.yaml").write_text(PROJECT_YAML)
+    (tmp_path / "Pulumi.prod.yaml").write_text(
+        textwrap.dedent(
+            """\
+            config:
+              demo-project:endpointInstanceQuotas: '{"ml.c5.2xlarge": 12}'
+              demo-project:totalInstanceQuota: "14"
+            """
+        )
+    )
+    context = stack.read_stack(tmp_path, "prod")
+    assert context.quotas.for_type("ml.c5.2xlarge") == 12
+    assert context.quotas.total_instances == 14
+
+
 def test_a_stack_without_its_file_gets_the_project_defaults(tmp_path: Path):
     (tmp_path / "Pulumi.yaml").write_text(PROJECT_YAML)
     context = stack.read_stack(tmp_path, "staging")

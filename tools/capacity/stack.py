@@ -15,27 +15,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stackcore import fleet
+from stackcore import fleet, keys
 from stackcore import problems as stack_problems
 from stackcore.layering import read_project, read_stack_values
+from stackcore.settings import parse_quotas
 from tools.capacity.sizing import ConcurrencySettings, FleetSettings
 
 DEFAULT_PROJECT = "xgboost-endpoint"
 
-INSTANCE_TYPE_KEY = "instanceType"
-AZ_COUNT_KEY = "azCount"
-AUTOSCALING_KEY = "autoscaling"
-INITIAL_INSTANCES_KEY = "initialInstanceCount"
-MIN_INSTANCES_KEY = "minInstances"
-MAX_INSTANCES_KEY = "maxInstances"
-SCALING_TARGET_KEY = "invocationsPerInstanceTarget"
-CONCURRENCY_TARGET_KEY = "concurrencyPerInstanceTarget"
-MAX_CONCURRENCY_KEY = "maxConcurrencyPerInstance"
-UPDATE_MODE_KEY = "updateMode"
-ROLLING_BATCH_KEY = "rollingBatchPercent"
-QUOTAS_KEY = "endpointInstanceQuotas"
-TOTAL_QUOTA_KEY = "totalInstanceQuota"
-API_RATE_KEY = "apiRateLimit"
+# The program's key names, from the stack core (the one place they are written).
+INSTANCE_TYPE_KEY = keys.INSTANCE_TYPE
+AZ_COUNT_KEY = keys.AZ_COUNT
+AUTOSCALING_KEY = keys.AUTOSCALING
+INITIAL_INSTANCES_KEY = keys.INITIAL_INSTANCE_COUNT
+MIN_INSTANCES_KEY = keys.MIN_INSTANCES
+MAX_INSTANCES_KEY = keys.MAX_INSTANCES
+SCALING_TARGET_KEY = keys.INVOCATIONS_PER_INSTANCE_TARGET
+CONCURRENCY_TARGET_KEY = keys.CONCURRENCY_PER_INSTANCE_TARGET
+MAX_CONCURRENCY_KEY = keys.MAX_CONCURRENCY_PER_INSTANCE
+UPDATE_MODE_KEY = keys.UPDATE_MODE
+ROLLING_BATCH_KEY = keys.ROLLING_BATCH_PERCENT
+QUOTAS_KEY = keys.ENDPOINT_INSTANCE_QUOTAS
+TOTAL_QUOTA_KEY = keys.TOTAL_INSTANCE_QUOTA
+API_RATE_KEY = keys.API_RATE_LIMIT
 
 StackValue = str | int | bool
 
@@ -55,20 +57,11 @@ class StackContext:
     values: Mapping[str, Any]
     """Each declared key's value for this stack: the stack file's, else Pulumi.yaml's default."""
     stack_file_found: bool
+    quotas: fleet.QuotaTable = fleet.NEW_ACCOUNT_QUOTAS
+    """The stack's quotas as the stack core parses them (a JSON string included), else a new account's."""
 
     def get(self, key: str, fallback: Any = None) -> Any:
         return self.values.get(key, fallback)
-
-    @property
-    def quotas(self) -> fleet.QuotaTable:
-        per_type = self.get(QUOTAS_KEY)
-        total = self.get(TOTAL_QUOTA_KEY)
-        if not isinstance(per_type, Mapping) or not isinstance(total, int):
-            return fleet.NEW_ACCOUNT_QUOTAS
-        return fleet.QuotaTable(
-            per_instance_type={str(k): int(v) for k, v in per_type.items()},  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
-            total_instances=total,
-        )
 
     @property
     def update_mode(self) -> fleet.UpdateMode:
@@ -92,8 +85,10 @@ def read_stack(project_dir: Path, stack: str) -> StackContext:
             layered = read_stack_values(project_dir, stack, check_keys=False)
             prefix = f"{layered.project}:"
             values = {k.removeprefix(prefix): v for k, v in layered.values.items() if k.startswith(prefix)}
+            quotas = parse_quotas(layered.values, declarations=layered.declarations, project=layered.project)
         else:
             values = {k: d.default for k, d in project_file.declarations.items() if d.has_default}
+            quotas = fleet.NEW_ACCOUNT_QUOTAS
     except stack_problems.StackConfigError as error:
         raise StackConfigError(str(error)) from None
     return StackContext(
@@ -102,6 +97,7 @@ def read_stack(project_dir: Path, stack: str) -> StackContext:
         declared_keys=frozenset(project_file.declarations),
         values=values,
         stack_file_found=stack_file_found,
+        quotas=quotas,
     )
 
 
