@@ -23,7 +23,6 @@ _HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(_HERE))
 
 from xgbserve.settings import (  # noqa: E402  (the package lives next to this file)
-    THREADS,
     WORKER_CLASS,
     XGBOOST_NTHREAD,
     Settings,
@@ -44,7 +43,7 @@ worker_class = os.environ.get(WORKER_CLASS, "xgbserve.worker.HealthFirstWorker")
 # Threads per worker, which only run the app (the loop reads and answers pings): enough for the
 # requests in flight together to share one XGBoost call (xgbserve.batching). Only
 # SERVER_PREDICT_CONCURRENCY (default 1) of them parse and encode at a time (see xgbserve.app).
-threads = int(os.environ.get(THREADS, "8"))
+threads = _settings.threads
 
 # XGBoost threads per worker so that workers * nthread <= cores: with 5 workers on 2 cores each
 # predicts on one thread and the OS spreads workers over cores, instead of 5 OpenMP pools of 2

@@ -197,13 +197,24 @@ def quota_shortfalls(fleets: Iterable[VariantFleet], quotas: QuotaTable) -> list
 # Capacity arithmetic: AWS's formula for the per-minute target of SageMakerVariantInvocationsPerInstance.
 
 
-def invocations_per_instance_target(max_rps_per_instance: float, safety_factor: float = 0.5) -> int:
+SAFETY_FACTOR = 0.5
+"""AWS's starting SAFETY_FACTOR in MAX_RPS x SAFETY_FACTOR x 60 (AWS-FACTS.md, autoscaling)."""
+
+
+def invocations_per_instance_target(max_rps_per_instance: float, safety_factor: float = SAFETY_FACTOR) -> int:
     """Target for ``SageMakerVariantInvocationsPerInstance`` (per minute): MAX_RPS x SAFETY x 60."""
     if max_rps_per_instance <= 0:
         raise ValueError("the measured capacity of an instance must be positive")
     if not 0 < safety_factor <= 1:
         raise ValueError(f"the safety factor is in (0, 1], got {safety_factor}")
     return max(1, math.floor(max_rps_per_instance * safety_factor * SECONDS_PER_MINUTE))
+
+
+def max_rps_from_invocations_target(target_per_minute: int, safety_factor: float = SAFETY_FACTOR) -> float:
+    """The capacity of one instance that a per-minute target implies: AWS's formula inverted."""
+    if target_per_minute < 1:
+        raise ValueError("the scaling target must be positive")
+    return target_per_minute / (safety_factor * SECONDS_PER_MINUTE)
 
 
 def instances_for_load(load_rps: float, rps_per_instance: float) -> int:

@@ -613,7 +613,8 @@ def _validate_concurrency_target(s: StackSettings) -> list[Problem]:
                 key=keys.CONCURRENCY_PER_INSTANCE_TARGET,
                 problem=f"{s.concurrency_per_instance_target}: scalingMetric {s.scaling_metric.value} needs "
                 "a target of 1 or more concurrent requests per instance",
-                fix="set it to the in-flight requests at the operating point x 0.5 (run make capacity)",
+                fix="set it to the in-flight requests measured at the invocations target's throughput "
+                "(make capacity derives it)",
             )
         ]
     finding = rules.concurrency_target_beyond_capacity(

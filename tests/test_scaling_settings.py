@@ -50,8 +50,8 @@ def test_a_concurrency_target_below_one_is_refused_when_it_is_followed(metric: s
     error = refusal("prod", scalingMetric=metric, concurrencyPerInstanceTarget="0")
     assert [str(p) for p in error.problems] == [
         f"xgboost-endpoint:concurrencyPerInstanceTarget: 0: scalingMetric {metric} needs a target of 1 "
-        "or more concurrent requests per instance. Fix: set it to the in-flight requests at the "
-        "operating point x 0.5 (run make capacity)"
+        "or more concurrent requests per instance. Fix: set it to the in-flight requests measured at the "
+        "invocations target's throughput (make capacity derives it)"
     ]
 
 

@@ -50,6 +50,7 @@ DEFAULT_MAX_RESPONSE_BYTES = 6 * 1024 * 1024
 DEFAULT_REQUEST_DEADLINE_SECONDS = 2.0
 # Time a client gets to send a request's headers, and then its body, once it has started one.
 DEFAULT_READ_TIMEOUT_SECONDS = 10.0
+DEFAULT_THREADS = 8
 
 
 class ConfigurationError(ValueError):
@@ -114,6 +115,8 @@ class Settings:
     """Seconds a request may wait for a worker thread before it is answered 503 (shed)."""
     read_timeout: float = DEFAULT_READ_TIMEOUT_SECONDS
     """Seconds a client gets to send a request's headers, then again its body (else 408)."""
+    threads: int = DEFAULT_THREADS
+    """Threads per worker that run the app (the worker's event loop reads and answers pings)."""
 
     @property
     def model_path(self) -> Path:
@@ -140,6 +143,7 @@ class Settings:
             max_response_bytes=_positive_int(env, MAX_RESPONSE_BYTES, DEFAULT_MAX_RESPONSE_BYTES),
             request_deadline=_positive_float(env, REQUEST_DEADLINE, DEFAULT_REQUEST_DEADLINE_SECONDS),
             read_timeout=_positive_float(env, READ_TIMEOUT, DEFAULT_READ_TIMEOUT_SECONDS),
+            threads=_positive_int(env, THREADS, DEFAULT_THREADS),
         )
 
 

@@ -239,6 +239,15 @@ def test_settings_reject_a_bad_worker_count() -> None:
         Settings.from_env({"SAGEMAKER_MODEL_SERVER_WORKERS": "many"})
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("abc", "SERVER_THREADS='abc' is not an integer"), ("0", "SERVER_THREADS=0 must be at least 1")],
+)
+def test_settings_reject_a_bad_thread_count(value: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Settings.from_env({"SERVER_THREADS": value})
+
+
 def test_settings_defaults_follow_the_contract() -> None:
     settings = Settings.from_env({}, cpu_count=2)
     assert settings.model_dir == Path("/opt/ml/model")

@@ -116,6 +116,14 @@ def test_max_failed_percent_exceeded_exits_1(tmp_path: Path, capsys: pytest.Capt
         (["--traffic", "step", "--instance-rps", "100", "--routing", "ROUND_ROBIN"], "routing 'ROUND_ROBIN'"),
         (["--traffic", "step", "--instance-rps", "100", "--set", "instanceType=ml.t9.huge"], "instanceType"),
         (["--traffic", "step", "--capacity", "missing.json"], "cannot read capacity file"),
+        (
+            ["--traffic", "step", "--minutes", "30", "--instance-rps", "100", "--lose-az", "60"],
+            "--lose-az 60 is at or after the end of the 30-minute run",
+        ),
+        (
+            ["--traffic", "step", "--minutes", "30", "--instance-rps", "100", "--deploy", "30"],
+            "--deploy 30 is at or after the end of the 30-minute run",
+        ),
     ],
 )
 def test_bad_input_is_a_message_and_exit_2(

@@ -16,8 +16,7 @@ from stackcore import fleet
 from stackcore.instance_types import UnknownInstanceTypeError
 from stackcore.instance_types import instance_type as stackcore_instance_type
 
-DEFAULT_SAFETY_FACTOR = 0.5
-"""AWS's starting SAFETY_FACTOR in MAX_RPS x SAFETY_FACTOR x 60 (AWS-FACTS.md, autoscaling)."""
+DEFAULT_SAFETY_FACTOR = fleet.SAFETY_FACTOR
 
 DEFAULT_OPERATING_FRACTION = 0.8
 """Run an instance at about 80% of the throughput it sustains within the objective, error-free."""

@@ -200,6 +200,15 @@ def prepare(args: argparse.Namespace) -> SimulationInput:
     failures = [FailureEvent(kind="lose-instance", minute=m) for m in args.lose_instance]
     failures += [FailureEvent(kind="lose-az", minute=m) for m in args.lose_az]
     failures += [FailureEvent(kind="deploy", minute=m) for m in args.deploy]
+    run_minutes = offered.seconds / 60
+    late = [f for f in failures if f.minute >= run_minutes]
+    if late:
+        # An event that never happens would let a --max-failed-percent gate pass a scenario unplayed.
+        raise SimulationInputError(
+            ", ".join(f"--{f.kind} {f.minute:g}" for f in late)
+            + f" is at or after the end of the {run_minutes:g}-minute run: choose an earlier minute "
+            "or a longer run (--minutes, or a longer CSV)"
+        )
     return SimulationInput(
         spec=spec,
         service=model,

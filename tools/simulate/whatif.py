@@ -20,16 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from stackcore import StackConfigError, StackSettings, load_stack
+from stackcore import StackConfigError, StackSettings, fleet, load_stack
 from tools.simulate import fast, service
 from tools.simulate.control import FailureEvent
 from tools.simulate.inputs import SimulationInput
 from tools.simulate.outcome import WINDOW_S, Outcome
 from tools.simulate.scenario import SimulationInputError, fleet_from_stack
 from tools.simulate.traffic import Traffic
-
-SAFETY_FACTOR = 0.5
-"""AWS's starting SAFETY_FACTOR in the per-minute target formula (stackcore.fleet)."""
 
 SETTLE_MINUTES = 5
 AFTER_MINUTES = 30
@@ -77,7 +74,7 @@ class WhatIf:
 
 
 def instance_rps_from_target(settings: StackSettings) -> float:
-    return settings.invocations_per_instance_target / (SAFETY_FACTOR * 60)
+    return fleet.max_rps_from_invocations_target(settings.invocations_per_instance_target)
 
 
 def play(
