@@ -70,7 +70,8 @@ cannot add a dimension the log line does not carry, so each endpoint gets its ow
 SHED_REQUESTS = "ShedRequests"
 """Requests answered 503 because the instance was overloaded (one per shed access-log line)."""
 SHED_FILTER_PATTERN = "{ $.shed IS TRUE }"
-"""CloudWatch Logs JSON filter pattern matching the access-log lines with ``"shed": true``."""
+"""CloudWatch Logs JSON filter pattern matching the access-log lines with ``"shed": true`` (a
+top-level JSON boolean, as tests/container/test_container_wire.py reads it from the real server)."""
 
 
 def endpoint_log_group_name(endpoint_name: str) -> str:
