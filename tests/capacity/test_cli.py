@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tools.capacity import cli
+from tools.serving import free_port
 
 from .conftest import REPO_ROOT, StubServer
 
@@ -213,3 +214,22 @@ def test_a_server_pid_that_does_not_exist_is_refused_before_any_load(capsys):
     code, _, err = run(["--url", closed_port_url(), "--server-pid", str(2**22 + 1)], capsys)
     assert code == cli.EXIT_ERROR
     assert f"--server-pid {2**22 + 1}: no such process" in err
+
+
+def test_workers_that_never_connect_are_a_clear_error(stub_server: StubServer, tmp_path: Path, capsys):
+    payload = tmp_path / "payload.csv"
+    payload.write_text("1,2,3\n")
+    args = [
+        "--url",
+        stub_server(),
+        "--payload",
+        str(payload),
+        "--generators",
+        "2",
+        "--master-bind",
+        "127.0.0.1",
+    ]
+    code, _, err = run([*args, "--master-port", str(free_port()), "--worker-wait-seconds", "1"], capsys)
+    assert code == cli.EXIT_ERROR
+    assert "0 of 2 Locust workers connected to 127.0.0.1:" in err
+    assert "within 1 s" in err

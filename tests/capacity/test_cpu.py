@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
-from tools.capacity import cpu
+import pytest
+
+from tools.capacity import cli, cpu
 
 from .conftest import StubServer
 
@@ -63,3 +67,53 @@ def test_nothing_listening_gives_no_pid():
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     assert cpu.listening_pid(port) is None
+
+
+def test_a_server_over_the_cpu_target_gets_no_operating_point(
+    stub_server: StubServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    # The stand-in answers; a spinning process plays the server's CPU (a whole core of this machine's).
+    spinner = subprocess.Popen(
+        [sys.executable, "-c", "import time\nend = time.time() + 30\nwhile time.time() < end: pass"]
+    )
+    try:
+        payload = tmp_path / "payload.csv"
+        payload.write_text("1,2,3\n")
+        code = cli.main(
+            [
+                "--url",
+                stub_server(),
+                "--payload",
+                str(payload),
+                "--server-pid",
+                str(spinner.pid),
+                "--cpu-target",
+                "5",
+                "--max-users",
+                "2",
+                "--step-seconds",
+                "0.5",
+                "--warmup-seconds",
+                "0.1",
+                "--p99-ms",
+                "5000",
+                "--instance-type",
+                "ml.c5.xlarge",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+    finally:
+        spinner.kill()
+        spinner.wait()
+    out = capsys.readouterr().out
+    assert code == cli.EXIT_NO_CAPACITY, out
+    record = json.loads((tmp_path / cli.JSON_NAME).read_text())
+    (first,) = record["steps"]
+    assert first["server_cpu_percent"] > 5
+    assert first["meets_objective"] is True  # latency and errors were fine: the CPU decided
+    assert first["within_limits"] is False
+    assert record["operating_point"] is None
+    assert record["operating_point_limit"] == "cpu target"
+    assert record["stop_reason"].startswith("CPU target exceeded at 1 user: server CPU")
+    assert f"server CPU {first['server_cpu_percent']:.0f}% > target 5%" in out

@@ -152,6 +152,9 @@ class _Measured:
         self.latencies_ms: list[float] = []
         self.error_kinds: Counter[str] = Counter()
         self.generator_cpu: list[float] = []
+        self.rate: float | None = None
+        """Requests per second summed over the workers, each over its own window: a window
+        message that reaches a busy worker late then skews nothing."""
 
 
 class Generator(Protocol):
@@ -235,7 +238,11 @@ class DistributedGenerator:
                 )
                 for _ in range(self.count)
             ]
-        self._await_workers(float(plan.get("worker_wait_seconds", 60.0)), bind, port)
+        try:
+            self._await_workers(float(plan.get("worker_wait_seconds", 60.0)), bind, port)
+        except RuntimeError:
+            self.quit()
+            raise
         worker_plan = {key: plan[key] for key in ("url", "payload_b64", "headers", "request_timeout_seconds")}
         self.runner.send_message(PLAN_MESSAGE, worker_plan)
 
@@ -275,7 +282,10 @@ class DistributedGenerator:
         while len(self.results.get(seq, [])) < self.count and time.monotonic() < deadline:
             gevent.sleep(_TICK_SECONDS / 5)
         measured = _Measured()
+        measured.rate = 0.0
         for result in self.results.pop(seq, []):
+            if float(result["seconds"]) > 0:
+                measured.rate += len(result["latencies_ms"]) / float(result["seconds"])
             measured.latencies_ms.extend(float(x) for x in result["latencies_ms"])
             measured.error_kinds.update({str(k): int(v) for k, v in result["error_kinds"].items()})
             if result.get("cpu") is not None:
@@ -308,8 +318,11 @@ def run_worker(master_host: str, master_port: int) -> int:
     def on_plan(environment: Environment, msg: Any, **_: Any) -> None:
         configure_invoker(msg.data)
 
+    opened = [time.monotonic()]
+
     def on_open(environment: Environment, msg: Any, **_: Any) -> None:
         window.start()
+        opened[0] = time.monotonic()
 
     def on_close(environment: Environment, msg: Any, **_: Any) -> None:
         cpu = window.close()
@@ -317,6 +330,7 @@ def run_worker(master_host: str, master_port: int) -> int:
             WINDOW_RESULT,
             {
                 "seq": msg.data["seq"],
+                "seconds": time.monotonic() - opened[0],
                 "latencies_ms": window.latencies_ms,
                 "error_kinds": dict(window.error_kinds),
                 "cpu": cpu,
@@ -336,6 +350,34 @@ def _server_cpu(pid: int) -> CpuWindow | None:
         return CpuWindow(pid)
     except psutil.NoSuchProcess:
         return None
+
+
+def _step(
+    *,
+    users: int,
+    measured: _Measured,
+    window_seconds: float,
+    server_cpu: float | None,
+    phase: str,
+    opened_at: float,
+) -> StepResult:
+    """One window's figures as a step. With workers, the throughput is the sum of each worker's over
+    its own window (``measured.rate``), so the step's seconds are set to match it."""
+    seconds = len(measured.latencies_ms) / measured.rate if measured.rate else window_seconds
+    return replace(
+        step_from_latencies(
+            users=users,
+            seconds=seconds,
+            latencies_ms=measured.latencies_ms,
+            errors=sum(measured.error_kinds.values()),
+            error_kinds=measured.error_kinds,
+        ),
+        server_cpu_percent=server_cpu,
+        generator_cpu_percent=max(measured.generator_cpu, default=None),
+        phase=phase,
+        started_at=opened_at,
+        ended_at=opened_at + window_seconds,
+    )
 
 
 def run(plan: dict[str, Any]) -> tuple[str, bool]:
@@ -384,20 +426,13 @@ def run(plan: dict[str, Any]) -> tuple[str, bool]:
                     budget_hit = True
                     break
             measured = generator.close_window()
-            seconds = time.monotonic() - opened
-            step: StepResult = replace(
-                step_from_latencies(
-                    users=users,
-                    seconds=seconds,
-                    latencies_ms=measured.latencies_ms,
-                    errors=sum(measured.error_kinds.values()),
-                    error_kinds=measured.error_kinds,
-                ),
-                server_cpu_percent=server_cpu.stop() if server_cpu is not None else None,
-                generator_cpu_percent=max(measured.generator_cpu, default=None),
+            step = _step(
+                users=users,
+                measured=measured,
+                window_seconds=time.monotonic() - opened,
+                server_cpu=server_cpu.stop() if server_cpu is not None else None,
                 phase=phase,
-                started_at=opened_at,
-                ended_at=opened_at + seconds,
+                opened_at=opened_at,
             )
             saturated = saturated or step.generator_saturated
             record = asdict(step)

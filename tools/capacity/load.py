@@ -168,6 +168,8 @@ def run_ramp(plan: Plan, on_step: Callable[[StepResult], None] | None = None) ->
             if child.poll() is None:
                 _kill_group(child.pid)
                 child.wait()
+            # A worker the engine started and could not stop (it failed before connecting) goes too.
+            _kill_group(child.pid)
         stderr.seek(0)
         errors = stderr.read().decode(errors="replace").strip()
     if killed.is_set():

@@ -157,11 +157,13 @@ class Ramp:
             if not self._good(step):
                 good = [s.users for s in self.steps if self._good(s) and s.users < step.users]
                 self._bounds = (max(good, default=0), step.users)
-                who = users_text(step.users)
+                limit = broken_limit(step, self.p99_objective_ms, self.cpu_target_percent)
+                broken = "CPU target exceeded" if limit is Limit.CPU else "objective broken"
                 self._first_broken = (
-                    f"{who}: {why_broken(step, self.p99_objective_ms, self.cpu_target_percent)}"
+                    f"{broken} at {users_text(step.users)}: "
+                    f"{why_broken(step, self.p99_objective_ms, self.cpu_target_percent)}"
                 )
-                self.stop_reason = f"objective broken at {self._first_broken}"
+                self.stop_reason = self._first_broken
             else:
                 self.saturation = find_saturation(self.planned_steps)
                 if self.saturation is not None:
@@ -182,10 +184,9 @@ class Ramp:
         if not self.refine or high - low <= 1:
             if self.refine and any(step.phase == "refine" for step in self.steps):
                 self.stop_reason = (
-                    f"objective broken at {self._first_broken}; knee refined to {users_text(low)} "
-                    f"(good) and {high} (broken)"
+                    f"{self._first_broken}; knee refined to {users_text(low)} (good) and {high} (broken)"
                     if low
-                    else f"objective broken at {self._first_broken}; even 1 user broke it"
+                    else f"{self._first_broken}; even 1 user broke it"
                 )
             return None
         return (low + high) // 2
@@ -195,7 +196,7 @@ class Ramp:
         if self._bounds is not None:
             low, high = self._bounds
             self.stop_reason = (
-                f"objective broken at {self._first_broken}; knee refinement stopped by the budget "
+                f"{self._first_broken}; knee refinement stopped by the budget "
                 f"between {users_text(low)} (good) and {high} (broken)"
             )
 
