@@ -28,7 +28,12 @@ settings = config.load(PROJECT_DIR)
 aws_context = AwsContext.lookup()
 
 encryption = Encryption(
-    "encryption", EncryptionArgs(context=aws_context, log_group_prefix=log_group_prefix())
+    "encryption",
+    EncryptionArgs(
+        context=aws_context,
+        log_group_prefix=log_group_prefix(),
+        endpoint_log_group=endpoint_metrics.endpoint_log_group_name(settings.endpoint_name),
+    ),
 )
 
 artifact = ModelArtifact(
@@ -145,6 +150,7 @@ endpoint = Endpoint(
         model_data_url=artifact.model_data_url,
         model_object_arn=artifact.model_object_arn,
         kms_key_arn=encryption.key_arn,
+        log_retention_days=settings.log_retention_days,
         volume_kms=settings.supports_kms_volume_key,
         subnet_ids=network.subnet_ids,
         subnet_arns=network.subnet_arns,

@@ -17,7 +17,10 @@ class EncryptionArgs:
     """Account, region and partition, for the key policy's principals and conditions."""
     log_group_prefix: str
     """Name prefix of the stack's log groups (``/<project>/<stack>/``): CloudWatch Logs may use the
-    key for log groups under it only."""
+    key for log groups under it, and for the endpoint's log group, only."""
+    endpoint_log_group: str
+    """The endpoint's log group (``/aws/sagemaker/Endpoints/<endpoint name>``): SageMaker fixes its
+    name, so it cannot be under the prefix."""
     deletion_window_days: int = 30
     """Days a scheduled key deletion can still be cancelled (7-30)."""
 
@@ -26,6 +29,8 @@ class EncryptionArgs:
             raise ValueError(f"a KMS deletion window is 7-30 days, got {self.deletion_window_days}")
         if not (self.log_group_prefix.startswith("/") and self.log_group_prefix.endswith("/")):
             raise ValueError(f"a log group prefix is a path, /.../, got {self.log_group_prefix!r}")
+        if not self.endpoint_log_group.startswith("/") or "*" in self.endpoint_log_group:
+            raise ValueError(f"the endpoint's log group is one exact name, got {self.endpoint_log_group!r}")
 
 
 class Encryption(pulumi.ComponentResource):
@@ -42,18 +47,12 @@ class Encryption(pulumi.ComponentResource):
         ctx = args.context
         root = pulumi.Output.concat("arn:", ctx.partition, ":iam::", ctx.account_id, ":root")
         # The stack's log groups only: their names are autonamed under the prefix, and the ARN in
-        # the encryption context CloudWatch Logs sends is the log group's.
-        stack_log_groups = pulumi.Output.concat(
-            "arn:",
-            ctx.partition,
-            ":logs:",
-            ctx.region,
-            ":",
-            ctx.account_id,
-            ":log-group:",
-            args.log_group_prefix,
-            "*",
-        )
+        # the encryption context CloudWatch Logs sends is the log group's. The endpoint's log group
+        # is named by SageMaker, so it is listed by its exact name.
+        stack_log_groups = [
+            ctx.arn("logs", f"log-group:{args.log_group_prefix}*"),
+            ctx.arn("logs", f"log-group:{args.endpoint_log_group}"),
+        ]
         # In a key policy "Resource": "*" means "this key"; it cannot name the key's own ARN.
         policy = pulumi.Output.json_dumps(
             {

@@ -1,5 +1,6 @@
 """The SageMaker side: a least-privilege execution role, the model in the VPC, an immutable,
-auto-named endpoint configuration, the endpoint with its deployment guardrails, and autoscaling.
+auto-named endpoint configuration, the endpoint with its deployment guardrails, autoscaling, and
+the endpoint's log group with the metric its container's shed requests make.
 
 Provider traps this component is built around (../shared/AWS-FACTS.md):
 - endpoint configurations are immutable and replaced on any change: they are auto-named, so a
@@ -97,7 +98,9 @@ class EndpointArgs:
     model_object_arn: pulumi.Input[str]
     """ARN of that object: the only one the role may read."""
     kms_key_arn: pulumi.Input[str]
-    """The stack's key (volumes, data capture)."""
+    """The stack's key (volumes, data capture, the endpoint's log group)."""
+    log_retention_days: int = 30
+    """Retention of the endpoint's log group (a value CloudWatch Logs accepts; settings check it)."""
     volume_kms: bool = True
     """Encrypt the instances' volumes with the key; False for NVMe (``*d``) types, which refuse it."""
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
@@ -144,9 +147,11 @@ class EndpointArgs:
 
 
 class Endpoint(pulumi.ComponentResource):
-    """Execution role, model, endpoint configuration, endpoint and its autoscaling."""
+    """Execution role, model, endpoint configuration, endpoint and its autoscaling, and the
+    endpoint's log group with its shed-requests metric filter."""
 
     endpoint_name: pulumi.Output[str]
+    log_group_name: pulumi.Output[str]
     endpoint_arn: pulumi.Output[str]
     endpoint_config_name: pulumi.Output[str]
     model_name: pulumi.Output[str]
@@ -231,6 +236,34 @@ class Endpoint(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
         )
 
+        # The endpoint's log group, created by the stack rather than by SageMaker on first write, so
+        # that it is encrypted with the stack's key and kept for the stack's retention. Its name is
+        # the one SageMaker writes to (a fixed name, like the endpoint's); the endpoint depends on it.
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=endpoint_metrics.endpoint_log_group_name(args.endpoint_name),
+            retention_in_days=args.log_retention_days,
+            kms_key_id=args.kms_key_arn,
+            tags=name_tag(f"{name}-logs"),
+            opts=child,
+        )
+        # One datapoint per shed request (the container's access log, "shed": true), 0 for every
+        # other log line, so the metric exists and reads 0 while the endpoint serves. No dimensions:
+        # the line does not carry the endpoint's name; the namespace does (endpoint_metrics).
+        aws.cloudwatch.LogMetricFilter(
+            f"{name}-shed-requests",
+            log_group_name=log_group.name,
+            pattern=endpoint_metrics.SHED_FILTER_PATTERN,
+            metric_transformation=aws.cloudwatch.LogMetricFilterMetricTransformationArgs(
+                name=endpoint_metrics.SHED_REQUESTS,
+                namespace=endpoint_metrics.serving_namespace(args.endpoint_name),
+                value="1",
+                default_value="0",
+                unit="Count",
+            ),
+            opts=child,
+        )
+
         endpoint = sm.Endpoint(
             f"{name}-endpoint",
             # A fixed name (not autonaming) breaks the alarm <-> rollback cycle; the endpoint is
@@ -244,8 +277,9 @@ class Endpoint(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 # SageMaker reads the rollback alarms with the role's cloudwatch:DescribeAlarms:
-                # the policy (and through its ARNs, the alarms) must exist before a deployment.
-                depends_on=[role_policy],
+                # the policy (and through its ARNs, the alarms) must exist before a deployment. The
+                # log group must exist before the first instance writes, or SageMaker creates its own.
+                depends_on=[role_policy, log_group],
                 # No custom_timeouts: the provider's endpoint resource has no Timeouts block and
                 # waits a fixed 60 minutes for InService, whatever Pulumi asks. config.validate
                 # refuses deployment settings that could take longer.
@@ -300,6 +334,7 @@ class Endpoint(pulumi.ComponentResource):
         self.model_name = model.name
         self.role_arn = role.arn
         self.variant_name = pulumi.Output.from_input(args.variant_name)
+        self.log_group_name = log_group.name
         self.register_outputs(
             {
                 "endpoint_name": self.endpoint_name,
@@ -308,6 +343,7 @@ class Endpoint(pulumi.ComponentResource):
                 "model_name": self.model_name,
                 "role_arn": self.role_arn,
                 "variant_name": self.variant_name,
+                "log_group_name": self.log_group_name,
             }
         )
 
@@ -350,7 +386,7 @@ def endpoint_arn(context: AwsContext, endpoint_name: str) -> pulumi.Output[str]:
 def endpoint_log_group_arns(context: AwsContext, endpoint_name: str) -> list[pulumi.Output[str]]:
     """The log group SageMaker writes the endpoint's container logs to, and its streams (one per
     instance, named by SageMaker, hence the ``*``)."""
-    log_group = f"log-group:/aws/sagemaker/Endpoints/{endpoint_name}"
+    log_group = f"log-group:{endpoint_metrics.endpoint_log_group_name(endpoint_name)}"
     return [context.arn("logs", log_group), context.arn("logs", f"{log_group}:log-stream:*")]
 
 

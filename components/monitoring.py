@@ -1,6 +1,8 @@
 """Alarms, their topic and a dashboard for the endpoint and its front door.
 
-Every alarm names real dimensions (an alarm without them watches nothing). Units follow
+Every alarm on an AWS metric names real dimensions (an alarm without them watches nothing); the
+container's own ``ShedRequests`` (a log metric filter, see endpoint.py) has none and is kept apart
+per endpoint by its namespace. Units follow
 CloudWatch: ``ModelLatency`` is in MICROseconds, ``CPUUtilization`` counts 100 per core, API
 Gateway's ``Latency`` is in milliseconds and its ``5XXError`` averages to a rate.
 """
@@ -32,7 +34,11 @@ above the target after that, the new capacity has not come or is not enough."""
 CONCURRENCY_ALARM_DATAPOINTS = 33
 """Of those 36, the breaching ones that fire it: a queue that drains for half a minute between
 bursts is still a queue."""
-
+SHED_ALARM_PERIODS = 5
+"""Minutes the shed-requests alarm looks back over."""
+SHED_ALARM_DATAPOINTS = 3
+"""Of those, the minutes with any request shed that fire it: one burst shed for a minute is the
+container protecting itself as designed; shedding in most minutes means the fleet is too small."""
 
 
 def vcpus(instance_type: str) -> int:
@@ -225,6 +231,24 @@ class Monitoring(pulumi.ComponentResource):
                     datapoints=CONCURRENCY_ALARM_DATAPOINTS,
                 )
             )
+        alarms.append(
+            self._alarm(
+                "shed-requests",
+                f"{args.endpoint_name} shed requests (503, overloaded) in {SHED_ALARM_DATAPOINTS} of "
+                f"the last {SHED_ALARM_PERIODS} minutes: its instances cannot keep up; "
+                + (
+                    "autoscaling is not adding capacity fast enough (at its maximum, or cooling down)"
+                    if args.autoscaling
+                    else "add instances"
+                ),
+                metric_name=endpoint_metrics.SHED_REQUESTS,
+                namespace=endpoint_metrics.serving_namespace(args.endpoint_name),
+                statistic="Sum",
+                threshold=0,
+                periods=SHED_ALARM_PERIODS,
+                datapoints=SHED_ALARM_DATAPOINTS,
+            )
+        )
         if args.autoscaling:
             alarms.append(self._fleet_at_max_alarm(args, variant))
         alarms.append(
@@ -560,6 +584,18 @@ def _dashboard_body(args: MonitoringArgs, alarm_arns: list[pulumi.Output[str]]) 
             ],
             12,
             12,
+        ),
+        widget(
+            "Requests shed (503, overloaded)",
+            [
+                [
+                    endpoint_metrics.serving_namespace(args.endpoint_name),
+                    endpoint_metrics.SHED_REQUESTS,
+                    {"stat": "Sum"},
+                ],
+            ],
+            12,
+            18,
         ),
         {
             "type": "alarm",

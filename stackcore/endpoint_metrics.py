@@ -57,3 +57,28 @@ MICROSECONDS_PER_MILLISECOND = 1000
 def variant_dimensions(endpoint_name: str, variant_name: str = VARIANT_NAME) -> dict[str, str]:
     """The dimensions of every per-variant metric of an endpoint."""
     return {ENDPOINT_DIMENSION: endpoint_name, VARIANT_DIMENSION: variant_name}
+
+
+# The serving container's own metric, made from its access log (container/xgbserve/app.py): every
+# request shed under load (503, overloaded) writes one JSON line with ``"shed": true`` to stdout,
+# which SageMaker sends to the endpoint's log group; a CloudWatch Logs metric filter counts them.
+ENDPOINT_LOG_GROUP_PREFIX = "/aws/sagemaker/Endpoints/"
+"""SageMaker writes an endpoint's container output to the log group ``<prefix><endpoint name>``."""
+SERVING_NAMESPACE_PREFIX = "xgbserve/"
+"""Namespace of the container's log-based metrics, followed by the endpoint name: a metric filter
+cannot add a dimension the log line does not carry, so each endpoint gets its own namespace."""
+SHED_REQUESTS = "ShedRequests"
+"""Requests answered 503 because the instance was overloaded (one per shed access-log line)."""
+SHED_FILTER_PATTERN = "{ $.shed IS TRUE }"
+"""CloudWatch Logs JSON filter pattern matching the access-log lines with ``"shed": true`` (a
+top-level JSON boolean, as tests/container/test_container_wire.py reads it from the real server)."""
+
+
+def endpoint_log_group_name(endpoint_name: str) -> str:
+    """The log group SageMaker writes the endpoint's container logs to."""
+    return f"{ENDPOINT_LOG_GROUP_PREFIX}{endpoint_name}"
+
+
+def serving_namespace(endpoint_name: str) -> str:
+    """The CloudWatch namespace of the endpoint's log-based metrics (``ShedRequests``)."""
+    return f"{SERVING_NAMESPACE_PREFIX}{endpoint_name}"

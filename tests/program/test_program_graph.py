@@ -25,6 +25,8 @@ COMPONENTS = {
 NAMED_ON_PURPOSE = {"aws:sagemaker/endpoint:Endpoint", "aws:cloudwatch/dashboard:Dashboard"}
 # The rollback alarms: their names are in the endpoint's ForceNew rollback configuration.
 ALARMS_NAMED_ON_PURPOSE = {"monitoring-model-latency", "monitoring-invocation-5xx-rate"}
+# The endpoint's log group: SageMaker writes to /aws/sagemaker/Endpoints/<endpoint name>.
+LOG_GROUPS_NAMED_ON_PURPOSE = {"endpoint-logs"}
 
 
 @pytest.fixture(params=["dev", "prod"])
@@ -49,7 +51,10 @@ def test_every_cloud_resource_is_a_child_named_after_its_component(graph):
 
 def test_physical_names_are_left_to_autonaming(graph):
     for resource in graph:
-        named_on_purpose = resource.type in NAMED_ON_PURPOSE or resource.name in ALARMS_NAMED_ON_PURPOSE
+        named_on_purpose = (
+            resource.type in NAMED_ON_PURPOSE
+            or resource.name in ALARMS_NAMED_ON_PURPOSE | LOG_GROUPS_NAMED_ON_PURPOSE
+        )
         if named_on_purpose or not resource.custom:
             continue
         assert "name" not in resource.inputs or resource.type in {

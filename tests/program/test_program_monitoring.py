@@ -7,7 +7,8 @@ import json
 import pytest
 from program_helpers import one
 
-from components.monitoring import vcpus
+from components.monitoring import SHED_ALARM_DATAPOINTS, SHED_ALARM_PERIODS, vcpus
+from stackcore import endpoint_metrics
 
 ENDPOINT_DIMENSIONS = {"EndpointName": "xgboost-endpoint-prod", "VariantName": "AllTraffic"}
 
@@ -30,6 +31,12 @@ def test_every_alarm_watches_real_dimensions_and_tells_the_topic(stack, request)
     alarms = graph.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
     assert len(alarms) >= 10
     for resource in alarms:
+        if resource.inputs.get("namespace", "").startswith(endpoint_metrics.SERVING_NAMESPACE_PREFIX):
+            # A log metric filter's metric: no dimensions, this endpoint's own namespace.
+            assert resource.inputs["namespace"] == f"xgbserve/xgboost-endpoint-{stack}", resource.name
+            assert "dimensions" not in resource.inputs, resource.name
+            assert resource.inputs["alarmActions"] == [topic]
+            continue
         dimension_sets = metric_dimensions(resource.inputs)
         assert dimension_sets, resource.name
         assert all(d and all(v for v in d.values()) for d in dimension_sets), resource.name
@@ -60,9 +67,10 @@ def test_the_key_lets_cloudwatch_logs_encrypt_this_stacks_log_groups_only(prod):
     assert logs["Sid"] == "CloudWatchLogsEncryptsTheStackLogGroups"
     assert logs["Condition"] == {
         "ArnLike": {
-            "kms:EncryptionContext:aws:logs:arn": (
-                "arn:aws:logs:eu-west-1:123456789012:log-group:/xgboost-endpoint/prod/*"
-            )
+            "kms:EncryptionContext:aws:logs:arn": [
+                "arn:aws:logs:eu-west-1:123456789012:log-group:/xgboost-endpoint/prod/*",
+                "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/sagemaker/Endpoints/xgboost-endpoint-prod",
+            ]
         }
     }
     assert set(logs["Action"]) <= {
@@ -84,10 +92,67 @@ def test_every_log_group_is_encrypted_with_the_stack_key_under_the_allowed_prefi
     graph = request.getfixturevalue(stack)
     key = graph.named("encryption-key").outputs["arn"]
     groups = graph.of_type("aws:cloudwatch/logGroup:LogGroup")
-    assert len(groups) == 2
+    assert len(groups) == 3
     for group in groups:
         assert group.inputs["kmsKeyId"] == key, group.name
-        assert group.outputs["name"].startswith(f"/xgboost-endpoint/{stack}/front-door-"), group.name
+        if group.name == "endpoint-logs":
+            # SageMaker's name for the endpoint's log group; the key policy names it exactly.
+            assert group.outputs["name"] == f"/aws/sagemaker/Endpoints/xgboost-endpoint-{stack}"
+        else:
+            assert group.outputs["name"].startswith(f"/xgboost-endpoint/{stack}/front-door-"), group.name
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_stack_creates_the_endpoints_log_group_before_the_endpoint(stack, request):
+    graph = request.getfixturevalue(stack)
+    group = graph.named("endpoint-logs")
+    assert group.inputs["name"] == f"/aws/sagemaker/Endpoints/xgboost-endpoint-{stack}"
+    assert group.inputs["kmsKeyId"] == graph.named("encryption-key").outputs["arn"]
+    # logRetentionDays of each stack (Pulumi.<stack>.yaml), the same as the front door's groups.
+    function_logs = graph.named("front-door-function-logs")
+    assert group.inputs["retentionInDays"] == function_logs.inputs["retentionInDays"]
+    assert group.inputs["retentionInDays"] == {"dev": 7, "prod": 90}[stack]
+    endpoint = graph.named("endpoint-endpoint")
+    assert graph.depends_on(endpoint, group)
+    # The group SageMaker writes to is the one named after this endpoint.
+    assert endpoint.outputs["name"] == group.inputs["name"].rsplit("/", 1)[1]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_shed_access_log_lines_become_a_metric(stack, request):
+    graph = request.getfixturevalue(stack)
+    (metric_filter,) = graph.of_type("aws:cloudwatch/logMetricFilter:LogMetricFilter")
+    assert metric_filter.name == "endpoint-shed-requests"
+    assert metric_filter.inputs["logGroupName"] == graph.named("endpoint-logs").outputs["name"]
+    assert metric_filter.inputs["pattern"] == "{ $.shed IS TRUE }"
+    assert metric_filter.inputs["metricTransformation"] == {
+        "name": "ShedRequests",
+        "namespace": f"xgbserve/xgboost-endpoint-{stack}",
+        "value": "1",
+        "defaultValue": "0",
+        "unit": "Count",
+    }
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_any_shed_in_most_of_five_minutes_is_an_alarm(stack, request):
+    graph = request.getfixturevalue(stack)
+    shed = alarm(graph, "shed-requests")
+    assert (shed["metricName"], shed["namespace"]) == ("ShedRequests", f"xgbserve/xgboost-endpoint-{stack}")
+    assert (shed["statistic"], shed["comparisonOperator"], shed["threshold"]) == (
+        "Sum",
+        "GreaterThanThreshold",
+        0,
+    )
+    assert (shed["period"], shed["evaluationPeriods"], shed["datapointsToAlarm"]) == (
+        60,
+        SHED_ALARM_PERIODS,
+        SHED_ALARM_DATAPOINTS,
+    )
+    assert (SHED_ALARM_PERIODS, SHED_ALARM_DATAPOINTS) == (5, 3)
+    assert shed["treatMissingData"] == "notBreaching"
+    advice = {"dev": "add instances", "prod": "autoscaling is not adding capacity"}[stack]
+    assert advice in shed["alarmDescription"]
 
 
 def test_model_latency_threshold_is_in_microseconds(prod):
@@ -214,6 +279,7 @@ def test_the_dashboard_shows_the_endpoint_and_every_alarm(prod):
         "AllTraffic",
         {"stat": "p99"},
     ] in metric_rows
+    assert ["xgbserve/xgboost-endpoint-prod", "ShedRequests", {"stat": "Sum"}] in metric_rows
     (alarm_widget,) = [w for w in body["widgets"] if w["type"] == "alarm"]
     alarm_arns = {r.outputs["arn"] for r in prod.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
     assert set(alarm_widget["properties"]["alarms"]) == alarm_arns
