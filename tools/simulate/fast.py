@@ -460,19 +460,6 @@ def simulate(run: SimulationInput) -> Outcome:
             for second in range(t, t + WINDOW_S):
                 engine.second(second, values[second])
     engine.latencies()
-    c = run.constants
-    return Outcome(
-        engine="fast",
-        spec=run.spec,
-        service_description=run.service.description,
-        instance_rps=run.service.instance_rps,
-        traffic_name=run.traffic.name,
-        traffic_seconds=run.traffic.seconds,
-        windows=engine.windows,
-        events=engine.fleet.events,
-        instance_seconds=engine.fleet.instance_seconds,
-        constants=dict(c.values),
-        overridden=c.overridden(),
-        seed=run.seed,
-        credits_by_instance=engine.credits,
+    return Outcome.of_run(
+        "fast", run, windows=engine.windows, fleet=engine.fleet, credits_by_instance=engine.credits
     )

@@ -10,6 +10,7 @@ import numpy as np
 
 from tools.simulate import constants as constants_module
 from tools.simulate.control import IN_SERVICE, Event, Fleet
+from tools.simulate.inputs import SimulationInput
 from tools.simulate.scenario import FleetSpec
 
 WINDOW_S = 10
@@ -71,6 +72,33 @@ class Outcome:
     seed: int
     credits_by_instance: dict[int, list[tuple[float, float]]] = field(default_factory=dict)
     """Instance number -> (t, balance) samples, for the chart (burstable types only)."""
+
+    @classmethod
+    def of_run(
+        cls,
+        engine: str,
+        run: SimulationInput,
+        *,
+        windows: Windows,
+        fleet: Fleet,
+        credits_by_instance: dict[int, list[tuple[float, float]]],
+    ) -> Outcome:
+        """What either engine played, in the one shape the report, the chart and the tests read."""
+        return cls(
+            engine=engine,
+            spec=run.spec,
+            service_description=run.service.description,
+            instance_rps=run.service.instance_rps,
+            traffic_name=run.traffic.name,
+            traffic_seconds=run.traffic.seconds,
+            windows=windows,
+            events=fleet.events,
+            instance_seconds=fleet.instance_seconds,
+            constants=dict(run.constants.values),
+            overridden=run.constants.overridden(),
+            seed=run.seed,
+            credits_by_instance=credits_by_instance,
+        )
 
     @property
     def failed(self) -> float:

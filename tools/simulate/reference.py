@@ -249,19 +249,6 @@ def simulate(run: SimulationInput) -> Outcome:
     """Play ``run`` request by request."""
     engine = _ReferenceEngine(run)
     engine.play()
-    c = run.constants
-    return Outcome(
-        engine="reference",
-        spec=run.spec,
-        service_description=run.service.description,
-        instance_rps=run.service.instance_rps,
-        traffic_name=run.traffic.name,
-        traffic_seconds=run.traffic.seconds,
-        windows=engine.windows,
-        events=engine.fleet.events,
-        instance_seconds=engine.fleet.instance_seconds,
-        constants=dict(c.values),
-        overridden=c.overridden(),
-        seed=run.seed,
-        credits_by_instance=engine.credits,
+    return Outcome.of_run(
+        "reference", run, windows=engine.windows, fleet=engine.fleet, credits_by_instance=engine.credits
     )
