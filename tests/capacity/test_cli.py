@@ -233,3 +233,13 @@ def test_workers_that_never_connect_are_a_clear_error(stub_server: StubServer, t
     assert code == cli.EXIT_ERROR
     assert "0 of 2 Locust workers connected to 127.0.0.1:" in err
     assert "within 1 s" in err
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "two"])
+def test_a_step_length_that_is_not_a_finite_number_is_a_usage_error(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.build_parser().parse_args(["--url", "http://127.0.0.1:8080/invocations", "--step-seconds", value])
+    assert exit_info.value.code == 2
+    assert "--step-seconds: must be" in capsys.readouterr().err

@@ -29,6 +29,7 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from stackcore import fleet
+from tools import arguments
 from tools.capacity import cloudwatch, cpu, ramp, report, sizing, stack
 from tools.capacity.load import LoadEngineError, Plan, RampOutcome, run_ramp
 
@@ -55,34 +56,6 @@ class CapacityError(Exception):
     """A problem the user can fix; its message says what and how. Printed without a traceback."""
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {text}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"cannot be negative, got {text}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"cannot be negative, got {text}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m tools.capacity",
@@ -99,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     target.add_argument(
         "--workers",
-        type=_positive_int,
+        type=arguments.positive_int,
         help="with --model-dir: SAGEMAKER_MODEL_SERVER_WORKERS for the server",
     )
     target.add_argument(
@@ -117,49 +90,55 @@ def build_parser() -> argparse.ArgumentParser:
     )
     payload.add_argument("--accept", help="Accept header to send (default: none, the server's default)")
     payload.add_argument(
-        "--records", type=_positive_int, default=1, help="demo payload: CSV records per request (default 1)"
+        "--records",
+        type=arguments.positive_int,
+        default=1,
+        help="demo payload: CSV records per request (default 1)",
     )
 
     ramp_group = parser.add_argument_group("ramp and budgets")
     ramp_group.add_argument(
-        "--start-users", type=_positive_int, default=1, help="users at the first step (default 1)"
+        "--start-users", type=arguments.positive_int, default=1, help="users at the first step (default 1)"
     )
     ramp_group.add_argument(
-        "--step-users", type=_positive_int, default=4, help="users added per step (default 4)"
+        "--step-users", type=arguments.positive_int, default=4, help="users added per step (default 4)"
     )
     ramp_group.add_argument(
-        "--max-users", type=_positive_int, default=32, help="users at the last step (default 32)"
+        "--max-users", type=arguments.positive_int, default=32, help="users at the last step (default 32)"
     )
     ramp_group.add_argument(
-        "--step-seconds", type=_positive_float, default=10.0, help="measurement window per step (default 10)"
+        "--step-seconds",
+        type=arguments.positive_float,
+        default=10.0,
+        help="measurement window per step (default 10)",
     )
     ramp_group.add_argument(
         "--warmup-seconds",
-        type=_non_negative_float,
+        type=arguments.non_negative_float,
         default=1.0,
         help="unmeasured time after the users of a step start (default 1)",
     )
     ramp_group.add_argument(
         "--max-seconds",
-        type=_positive_float,
+        type=arguments.positive_float,
         default=300.0,
         help="time budget for the whole ramp (default 300)",
     )
     ramp_group.add_argument(
         "--max-requests",
-        type=_positive_int,
+        type=arguments.positive_int,
         default=1_000_000,
         help="request budget for the whole ramp (default 1,000,000)",
     )
     ramp_group.add_argument(
         "--p99-ms",
-        type=_positive_float,
+        type=arguments.positive_float,
         help=f"p99 latency objective (default: the stack's {MODEL_LATENCY_KEY}, the latency alarm "
         f"that rolls a deployment back; {DEFAULT_P99_MS:g} without one)",
     )
     ramp_group.add_argument(
         "--cpu-target",
-        type=_positive_float,
+        type=arguments.positive_float,
         default=ramp.DEFAULT_CPU_TARGET_PERCENT,
         help="highest server CPU (percent of the CPUs it may use) the operating point may have "
         f"(default {ramp.DEFAULT_CPU_TARGET_PERCENT:g}, the seed's rule); needs the server's CPU: a local "
@@ -175,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     cpu_group = parser.add_argument_group("server CPU")
     cpu_group.add_argument(
         "--server-pid",
-        type=_positive_int,
+        type=arguments.positive_int,
         help="local server's root process (default: whatever listens on the URL's port, or the "
         "started container)",
     )
@@ -188,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cpu_group.add_argument(
         "--metrics-wait-seconds",
-        type=_non_negative_float,
+        type=arguments.non_negative_float,
         default=180.0,
         help="with --endpoint-name: how long to wait after the test for CloudWatch to publish its "
         "last minute (default 180)",
@@ -197,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     generators = parser.add_argument_group("load generators")
     generators.add_argument(
         "--generators",
-        type=_non_negative_int,
+        type=arguments.non_negative_int,
         default=0,
         help="run the users in a Locust master and N worker processes (default 0: one process)",
     )
@@ -208,12 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     generators.add_argument(
         "--master-port",
-        type=_positive_int,
+        type=arguments.positive_int,
         help=f"Locust master port (default {DEFAULT_MASTER_PORT} with --master-bind)",
     )
     generators.add_argument(
         "--worker-wait-seconds",
-        type=_positive_float,
+        type=arguments.positive_float,
         default=60.0,
         help="how long the master waits for its workers to connect (default 60)",
     )
@@ -226,39 +205,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sizing_group.add_argument(
         "--scale",
-        type=_positive_float,
+        type=arguments.positive_float,
         help="factor from the measured throughput to one target instance (overrides the vCPU scaling)",
     )
     sizing_group.add_argument(
         "--local-cpus",
-        type=_positive_int,
+        type=arguments.positive_int,
         help="CPUs the local server used (default: this machine's CPUs, or --workers if fewer)",
     )
     sizing_group.add_argument(
         "--endpoint-instances",
-        type=_positive_int,
+        type=arguments.positive_int,
         default=1,
         help="instances behind a deployed URL during the test (default 1)",
     )
     sizing_group.add_argument(
         "--safety-factor",
-        type=_positive_float,
+        type=arguments.positive_float,
         default=sizing.DEFAULT_SAFETY_FACTOR,
         help=f"AWS's SAFETY_FACTOR in MAX_RPS x SAFETY_FACTOR x 60 (default {sizing.DEFAULT_SAFETY_FACTOR})",
     )
     sizing_group.add_argument(
         "--operating-fraction",
-        type=_positive_float,
+        type=arguments.positive_float,
         default=sizing.DEFAULT_OPERATING_FRACTION,
         help=f"share of capacity an instance runs at (default {sizing.DEFAULT_OPERATING_FRACTION})",
     )
     sizing_group.add_argument(
-        "--base-rps", type=_non_negative_float, default=0.0, help="expected base load, req/s (default 0)"
+        "--base-rps",
+        type=arguments.non_negative_float,
+        default=0.0,
+        help="expected base load, req/s (default 0)",
     )
-    sizing_group.add_argument("--peak-rps", type=_non_negative_float, help="expected peak load, req/s")
+    sizing_group.add_argument(
+        "--peak-rps", type=arguments.non_negative_float, help="expected peak load, req/s"
+    )
     sizing_group.add_argument(
         "--az-count",
-        type=_positive_int,
+        type=arguments.positive_int,
         help=f"Availability Zones the fleet spreads over (default: the stack's {stack.AZ_COUNT_KEY}, else 3)",
     )
     sizing_group.add_argument(
@@ -903,7 +887,7 @@ def worker_main(argv: Sequence[str]) -> int:
     parser.add_argument("--master-host", required=True, help="address of the machine running the master")
     parser.add_argument(
         "--master-port",
-        type=_positive_int,
+        type=arguments.positive_int,
         default=DEFAULT_MASTER_PORT,
         help="its --master-port (default 5557)",
     )

@@ -29,6 +29,7 @@ from stackcore.instance_types import UnknownInstanceTypeError, instance_type
 from stackcore.layering import read_stack_values
 from stackcore.problems import StackConfigError
 from stackcore.settings import endpoint_name as stack_endpoint_name
+from tools import arguments
 from tools.watch import timeline
 from tools.watch.watcher import Clients, Reading, WatchError, endpoint_subnets, read_once, reading_line
 
@@ -41,13 +42,6 @@ MAX_FAILED_READINGS_IN_A_ROW = 5
 MIN_EVERY_SECONDS = 1.0
 """The shortest interval: each reading is three API calls (DescribeEndpoint, DescribeSubnets,
 GetMetricData), and CloudWatch's endpoint metrics change once a minute."""
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
 
 
 def _interval(text: str) -> float:
@@ -79,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=30.0,
         help=f"seconds between readings, at least {MIN_EVERY_SECONDS:g} (default 30)",
     )
-    parser.add_argument("--duration", type=_positive_float, help="stop after this many seconds")
+    parser.add_argument("--duration", type=arguments.positive_float, help="stop after this many seconds")
     parser.add_argument("--until-pid", type=int, help="stop when this process (e.g. a capacity run) exits")
     parser.add_argument("--max-readings", type=int, help="stop after this many readings (default: no limit)")
     parser.add_argument(
