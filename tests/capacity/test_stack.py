@@ -109,6 +109,8 @@ def test_autoscaled_settings_start_the_fleet_at_its_minimum():
     assert values == {
         "instanceType": "ml.c5.xlarge",
         "azCount": 3,
+        "expectedBaseRps": 500,
+        "expectedPeakRps": 1500,
         "autoscaling": True,
         "initialInstanceCount": 6,
         "minInstances": 6,
@@ -123,6 +125,7 @@ def test_burstable_type_gets_a_fixed_fleet_and_no_scaling_settings():
     assert values == {
         "instanceType": "ml.t2.medium",
         "azCount": 2,
+        "expectedPeakRps": 100,
         "autoscaling": False,
         "initialInstanceCount": 6,
     }

@@ -10,6 +10,7 @@ and ``pulumi config set`` commands. It reads the stack through the stack core's 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,6 +116,11 @@ def stack_settings(
         INSTANCE_TYPE_KEY: instance_type,
         AZ_COUNT_KEY: fleet_settings.az_count,
     }
+    # The loads the fleet was sized for: `make plan`'s what-if lines play the stack at them.
+    if fleet_settings.base_rps > 0:
+        settings[keys.EXPECTED_BASE_RPS] = math.ceil(fleet_settings.base_rps)
+    if fleet_settings.peak_rps is not None and fleet_settings.peak_rps > 0:
+        settings[keys.EXPECTED_PEAK_RPS] = math.ceil(fleet_settings.peak_rps)
     if fleet_settings.burstable:
         settings[AUTOSCALING_KEY] = False
         settings[INITIAL_INSTANCES_KEY] = fleet_settings.fixed_instances
