@@ -24,7 +24,7 @@ CEILING_RPS = WORKERS / SERVICE_SECONDS  # 80 req/s from 20 users on
 # between the last good and the first bad step lands on 20 users or more: on the ceiling. The
 # objective leaves 200 ms above the service time for a loaded machine's scheduling noise.
 RAMP = ["--start-users", "2", "--step-users", "12", "--max-users", "38", "--p99-ms", "450"]
-SHORT = ["--step-seconds", "1.5", "--warmup-seconds", "0.5", "--max-seconds", "40", "--cpu-target", "100"]
+SHORT = ["--step-seconds", "3", "--warmup-seconds", "1", "--max-seconds", "90", "--cpu-target", "100"]
 
 
 def run(args: list[str], out_dir: Path, capsys: pytest.CaptureFixture[str]) -> tuple[dict, str]:
