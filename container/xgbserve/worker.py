@@ -32,6 +32,7 @@ import queue
 import selectors
 import socket
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -43,6 +44,7 @@ from urllib.parse import unquote_to_bytes
 from gunicorn.workers.base import Worker
 
 from . import http1
+from .pace import PoolPace, retry_after_seconds
 from .settings import Settings
 
 # A request head may take this long to arrive once begun; so may its body, afterwards.
@@ -51,10 +53,14 @@ _SWEEP_INTERVAL_SECONDS = 0.25
 # at most this long, so the client reads the answer rather than a reset; then close.
 DRAIN_MAX_BYTES = 64 * 1024 * 1024
 DRAIN_MAX_SECONDS = 10.0
-# Pace of the thread pool: an exponentially weighted mean of the time between completions.
-_PACE_WEIGHT = 0.2
 _RECV_BYTES = 256 * 1024
 _ACCEPT_BATCH = 64
+# The app threads run this much "nicer" than the event loops (Linux schedules threads, so the
+# niceness is per thread). On a CPU-starved instance the kernel then runs a loop as soon as it has
+# a ping or a request to read, ahead of the predicts; a loop's work per request is small and
+# bounded, so the predicts still get the rest. Without starvation the app threads get every cycle
+# the loops leave idle, so nothing is lost. (Raising one's niceness needs no privilege.)
+APP_THREAD_NICENESS = 10
 
 # Connection states.
 _HEAD, _BODY, _BUSY, _DISCARD, _DRAIN = range(5)
@@ -90,6 +96,13 @@ def _ignore_write(data: bytes) -> None:
     del data
 
 
+def _lower_thread_priority() -> None:
+    """In a new app thread: lower this thread's CPU priority (see APP_THREAD_NICENESS)."""
+    with contextlib.suppress(AttributeError, OSError):
+        current = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(19, current + APP_THREAD_NICENESS))
+
+
 class HealthFirstWorker(Worker):
     """See the module docstring. Set as ``worker_class`` in gunicorn.conf.py."""
 
@@ -101,10 +114,10 @@ class HealthFirstWorker(Worker):
         self.wake_read, self.wake_write = os.pipe()
         os.set_blocking(self.wake_read, False)
         os.set_blocking(self.wake_write, False)
-        self.pool = ThreadPoolExecutor(max_workers=self.cfg.threads, thread_name_prefix="app")
-        self.in_pool = 0  # submitted, not finished (counted by the loop only)
-        self.pace = 0.0  # seconds between completions while busy
-        self.last_done = 0.0
+        self.pool = ThreadPoolExecutor(
+            max_workers=self.cfg.threads, thread_name_prefix="app", initializer=_lower_thread_priority
+        )
+        self.pace = PoolPace()  # the pool's backlog and pace (used by the loop only)
         self.accepting = False
         self.shutdown_deadline = 0.0
         self.next_sweep = 0.0
@@ -167,7 +180,7 @@ class HealthFirstWorker(Worker):
                 self._close(conn)
 
     def _draining(self) -> bool:
-        return bool(self.conns) or self.in_pool > 0
+        return bool(self.conns) or self.pace.in_pool > 0
 
     # Accepting --------------------------------------------------------------------------------
 
@@ -285,7 +298,7 @@ class HealthFirstWorker(Worker):
             )
             self._refuse(conn, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, message, discard=head.content_length)
             return False
-        wait = self._expected_wait()
+        wait = self.pace.expected_wait(time.monotonic())
         if wait > self.settings.request_deadline:
             self._shed(conn, head, wait)
             return conn.state == _HEAD
@@ -364,7 +377,7 @@ class HealthFirstWorker(Worker):
     def _shed(self, conn: _Conn, head: http1.RequestHead, wait: float) -> None:
         """503 at once; the body that follows (if any) is read and dropped."""
         started = time.perf_counter()
-        retry_after = max(1, round(wait - self.settings.request_deadline))
+        retry_after = retry_after_seconds(wait)
         answer = self._shed_answer(retry_after, wait)
         if head.chunked:
             self._answer_then(conn, answer, head, keep_alive=False, discard=DRAIN_MAX_BYTES)
@@ -468,21 +481,12 @@ class HealthFirstWorker(Worker):
 
     # The thread pool ------------------------------------------------------------------------------
 
-    def _expected_wait(self) -> float:
-        """Seconds a request arriving now would wait, at the pool's recent pace: every request
-        ahead of it (queued for a thread, or in one waiting for the CPU) completes one pace apart."""
-        return self.in_pool * self.pace
-
     def _dispatch(self, conn: _Conn, head: http1.RequestHead, body: bytes) -> None:
         conn.state = _BUSY
         conn.deadline = float("inf")
         self._interest(conn)
         job = _Job(conn=conn, head=head, body=body, arrived=time.monotonic())
-        if self.in_pool == 0:
-            # A busy period starts: the pace counts time between completions while busy only
-            # (an idle minute before a burst is not a slow completion).
-            self.last_done = job.arrived
-        self.in_pool += 1
+        self.pace.submitted(job.arrived)
         self.pool.submit(self._run_job, job)
 
     def _run_job(self, job: _Job) -> None:
@@ -579,10 +583,7 @@ class HealthFirstWorker(Worker):
                 job, response, keep_alive = self.done.get_nowait()
             except queue.Empty:
                 break
-            self.in_pool -= 1
-            sample = now - self.last_done
-            self.pace = sample if not self.pace else self.pace + _PACE_WEIGHT * (sample - self.pace)
-            self.last_done = now
+            self.pace.completed(now)
             conn = job.conn
             if conn not in self.conns:
                 continue

@@ -1,0 +1,71 @@
+"""The shedding decision: how long a request arriving now would wait for the worker's threads.
+
+The worker answers 503 at once when that wait is over the deadline, so the estimate has to be
+steady. Completions come in bursts (the requests in flight together share one XGBoost call,
+xgbserve.batching), so the time between two completions swings between zero and a whole batch:
+a mean of those gaps wanders, shedding requests that would have made it and admitting ones that
+then wait past the deadline. Completions counted over the last couple of seconds of busy time
+are a throughput, which a batch barely moves.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+PACE_WINDOW_SECONDS = 2.0
+"""Busy time over which completions are counted: many batches, and short enough to follow a
+change of load (or of CPU, when a burstable instance runs out of credits) within a deadline."""
+
+
+class PoolPace:
+    """Requests in the thread pool and the pace at which it has been finishing them.
+
+    Only busy time counts: an idle minute followed by a burst is not a slow pool. A pool that has
+    finished nothing for a while is as slow as that while (a stuck or starved predict sheds)."""
+
+    def __init__(self, window: float = PACE_WINDOW_SECONDS) -> None:
+        self.window = window
+        self.in_pool = 0
+        self._busy_since = 0.0
+        self._completions: deque[float] = deque()
+        self._last_pace = 0.0
+
+    def submitted(self, now: float) -> None:
+        if self.in_pool == 0:
+            self._busy_since = now
+            self._completions.clear()
+        self.in_pool += 1
+
+    def completed(self, now: float) -> None:
+        self.in_pool = max(0, self.in_pool - 1)
+        self._completions.append(now)
+
+    def seconds_per_completion(self, now: float) -> float:
+        """Busy seconds per completion over the window; before the first completion of a busy
+        period, the previous pace or the time spent so far, whichever is longer."""
+        start = max(self._busy_since, now - self.window)
+        completions = self._completions
+        while completions and completions[0] < start:
+            completions.popleft()
+        busy = max(0.0, now - start)
+        if completions:
+            self._last_pace = busy / len(completions)
+            return self._last_pace
+        return max(self._last_pace, busy) if self.in_pool else self._last_pace
+
+    def expected_wait(self, now: float) -> float:
+        """Seconds a request arriving now would wait: every request ahead of it, queued for a
+        thread or in one waiting for the CPU, finishes one pace apart."""
+        if self.in_pool == 0:
+            return 0.0
+        return self.in_pool * self.seconds_per_completion(now)
+
+
+def retry_after_seconds(wait: float) -> int:
+    """The Retry-After of a shed request: when the backlog now ahead of it will have cleared.
+
+    Not the moment its own wait would first fit the deadline: under sustained overload others
+    arrive meanwhile, and clients told to come back that early come back to another 503, each
+    costing the overloaded instance a read and an answer."""
+    return max(1, math.ceil(wait))

@@ -1,0 +1,70 @@
+"""The shedding decision's estimate: a steady wait from bursty completions, busy time only."""
+
+from __future__ import annotations
+
+import pytest
+from xgbserve.pace import PoolPace, retry_after_seconds
+
+
+def run_steady(pace: PoolPace, *, per_second: float, seconds: float, batch: int, backlog: int) -> float:
+    """Keep ``backlog`` requests in the pool while it finishes ``per_second`` of them in batches of
+    ``batch``; the time at the end."""
+    now = 100.0
+    for _ in range(backlog):
+        pace.submitted(now)
+    gap = batch / per_second
+    for _ in range(round(seconds / gap)):
+        now += gap
+        for _ in range(batch):
+            pace.completed(now)
+            pace.submitted(now)
+    return now
+
+
+def test_an_idle_pool_promises_no_wait() -> None:
+    assert PoolPace().expected_wait(5.0) == 0.0
+
+
+@pytest.mark.parametrize("batch", [1, 10, 40])
+def test_the_wait_is_the_backlog_at_the_measured_throughput_whatever_the_batches(batch: int) -> None:
+    pace = PoolPace()
+    now = run_steady(pace, per_second=200.0, seconds=5.0, batch=batch, backlog=300)
+    # Between two batches the estimate stays put: 300 requests at 200 a second.
+    for offset in (0.0, 0.5 * batch / 200.0, 0.99 * batch / 200.0):
+        assert pace.expected_wait(now + offset) == pytest.approx(1.5, rel=0.05)
+
+
+def test_an_idle_spell_before_a_burst_is_not_counted_as_slowness() -> None:
+    pace = PoolPace()
+    now = run_steady(pace, per_second=1000.0, seconds=1.0, batch=1, backlog=1)
+    pace.completed(now)
+    now += 30.0  # idle
+    for _ in range(16):
+        pace.submitted(now)
+    assert pace.expected_wait(now + 0.001) < 0.1
+
+
+def test_a_pool_that_finishes_nothing_is_as_slow_as_its_silence() -> None:
+    pace = PoolPace()
+    now = run_steady(pace, per_second=1000.0, seconds=1.0, batch=1, backlog=4)
+    # A predict hangs: after 3 s without a completion four requests cannot be promised 2 s.
+    assert pace.expected_wait(now + 3.0) > 2.0
+
+
+def test_a_slowdown_shows_within_the_window() -> None:
+    """Out of CPU credits, throughput falls five-fold: within two seconds the estimate follows."""
+    pace = PoolPace()
+    now = run_steady(pace, per_second=500.0, seconds=3.0, batch=5, backlog=200)
+    assert pace.expected_wait(now) == pytest.approx(0.4, rel=0.05)
+    gap = 5 / 100.0
+    for _ in range(round(2.0 / gap)):
+        now += gap
+        for _ in range(5):
+            pace.completed(now)
+            pace.submitted(now)
+    assert pace.expected_wait(now) == pytest.approx(2.0, rel=0.05)
+
+
+@pytest.mark.parametrize(("wait", "expected"), [(0.0, 1), (0.4, 1), (2.1, 3), (2.9, 3), (7.0, 7)])
+def test_retry_after_is_when_the_backlog_ahead_will_have_cleared(wait: float, expected: int) -> None:
+    assert retry_after_seconds(wait) == expected
