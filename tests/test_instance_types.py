@@ -7,7 +7,13 @@ import re
 import pytest
 
 from stackcore import instance_types
-from stackcore.instance_types import UnknownInstanceTypeError, hosting_instance_types, instance_type
+from stackcore.burstable import burstable_credits, credit_table
+from stackcore.instance_types import (
+    UnknownInstanceTypeError,
+    all_instance_types,
+    hosting_instance_types,
+    instance_type,
+)
 
 
 def test_every_type_botocore_lists_has_vcpus_and_memory():
@@ -69,3 +75,18 @@ def test_an_unknown_name_is_refused_with_the_closest_type():
         r"type \(did you mean ml\.c5\.xlarge\?\)",
     ):
         instance_type("ml.c5.xlarg")
+
+
+def test_every_burstable_type_has_its_credit_figures_and_no_other_type_does():
+    burstable = {kind.name for kind in all_instance_types() if kind.burstable}
+    assert set(credit_table()) == burstable
+    assert {kind.name for kind in all_instance_types() if burstable_credits(kind.name)} == burstable
+
+
+@pytest.mark.parametrize("name", sorted(credit_table()))
+def test_credit_figures_agree_with_ec2s_definitions(name: str):
+    """Baseline = credits earned an hour / (60 x vCPUs); the earned balance holds 24 hours of them."""
+    credits = credit_table()[name]
+    vcpus = instance_type(name).vcpus
+    assert credits.baseline_per_vcpu == pytest.approx(credits.credits_per_hour / (60 * vcpus))
+    assert credits.max_earned == pytest.approx(24 * credits.credits_per_hour)

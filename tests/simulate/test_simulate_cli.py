@@ -139,7 +139,7 @@ def test_a_malformed_option_exits_2_with_usage(tmp_path: Path, capsys: pytest.Ca
     with pytest.raises(SystemExit) as exit_info:
         main([*SEED_ARGS, "--traffic", "step", "--instance-rps", "-3", "--out", str(tmp_path)])
     assert exit_info.value.code == EXIT_INPUT
-    assert "not a positive number" in capsys.readouterr().err
+    assert "argument --instance-rps: must be positive, got -3" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

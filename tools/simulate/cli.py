@@ -18,6 +18,7 @@ from typing import TextIO
 
 from stackcore import StackConfigError, load_stack
 from stackcore.instance_types import UnknownInstanceTypeError
+from tools.arguments import non_negative_float, positive_float
 from tools.simulate import chart, fast, reference, service, traffic
 from tools.simulate.constants import ConstantError, with_overrides
 from tools.simulate.control import FailureEvent
@@ -37,36 +38,6 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
         self.exit(EXIT_INPUT, f"error: {message}\n")
-
-
-def _minute(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a minute") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a minute >= 0")
-    return value
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number >= 0")
-    return value
 
 
 def _credits(text: str) -> tuple[float, ...]:
@@ -98,19 +69,25 @@ def build_parser() -> argparse.ArgumentParser:
         default="step",
         help=f"a preset ({', '.join(traffic.PRESETS)}) or a CSV file of minute,rps (default step)",
     )
-    parser.add_argument("--base-rps", type=_non_negative, help="the presets' base load (req/s)")
-    parser.add_argument("--peak-rps", type=_positive, help="the presets' peak load (req/s)")
-    parser.add_argument("--minutes", type=_positive, help="length of a preset (default: the preset's own)")
+    parser.add_argument("--base-rps", type=non_negative_float, help="the presets' base load (req/s)")
+    parser.add_argument("--peak-rps", type=positive_float, help="the presets' peak load (req/s)")
+    parser.add_argument(
+        "--minutes", type=positive_float, help="length of a preset (default: the preset's own)"
+    )
     capacity = parser.add_mutually_exclusive_group()
-    capacity.add_argument("--instance-rps", type=_positive, help="requests/s one instance serves at full CPU")
+    capacity.add_argument(
+        "--instance-rps", type=positive_float, help="requests/s one instance serves at full CPU"
+    )
     capacity.add_argument(
         "--capacity", type=Path, help="a capacity.json from make capacity (the service model)"
     )
-    parser.add_argument("--lose-instance", type=_minute, action="append", default=[], metavar="MINUTE")
-    parser.add_argument("--lose-az", type=_minute, action="append", default=[], metavar="MINUTE")
+    parser.add_argument(
+        "--lose-instance", type=non_negative_float, action="append", default=[], metavar="MINUTE"
+    )
+    parser.add_argument("--lose-az", type=non_negative_float, action="append", default=[], metavar="MINUTE")
     parser.add_argument(
         "--deploy",
-        type=_minute,
+        type=non_negative_float,
         action="append",
         default=[],
         metavar="MINUTE",
@@ -118,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--routing", help="RANDOM or LEAST_OUTSTANDING_REQUESTS (default: the stack's)")
     parser.add_argument("--scaling-metric", help="invocations, concurrency or both (default: the stack's)")
-    parser.add_argument("--concurrency-target", type=_positive, help="target of the concurrency metric")
+    parser.add_argument("--concurrency-target", type=positive_float, help="target of the concurrency metric")
     parser.add_argument(
         "--no-front-door",
         action="store_true",
@@ -130,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=(),
         help="starting CPU credits of the initial instances, comma-separated (default: launch credits)",
     )
-    parser.add_argument("--price-per-hour", type=_positive, help="on-demand USD per instance-hour")
+    parser.add_argument("--price-per-hour", type=positive_float, help="on-demand USD per instance-hour")
     parser.add_argument(
         "--set-constant",
         action="append",
@@ -143,7 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="random seed (same inputs and seed, same output)")
     parser.add_argument("--out", type=Path, default=Path("build/simulation"), help="output directory")
     parser.add_argument(
-        "--max-failed-percent", type=_non_negative, help="exit 1 when more than this share of requests fails"
+        "--max-failed-percent",
+        type=non_negative_float,
+        help="exit 1 when more than this share of requests fails",
     )
     return parser
 

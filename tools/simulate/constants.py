@@ -14,9 +14,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-EC2_BURSTABLE_URL = (
-    "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/burstable-credits-baseline-concepts.html"
-)
 EC2_STANDARD_MODE_URL = "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/burstable-performance-instances-standard-mode-concepts.html"
 SAGEMAKER_BYOC_URL = "https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-inference-code.html"
 SAGEMAKER_SCALING_URL = (
@@ -244,40 +241,6 @@ def with_overrides(pairs: Iterable[str] = (), json_file: Path | None = None) -> 
         values[name] = _number(name, raw)
     return Constants(values)
 
-
-@dataclass(frozen=True, kw_only=True)
-class BurstableCredits:
-    """EC2's CPU-credit figures for a T2 size (standard mode), per instance."""
-
-    launch_credits: float
-    credits_per_hour: float
-    max_earned: float
-    baseline_per_vcpu: float
-    """Fraction of one vCPU the instance may use for ever without credits."""
-
-
-BURSTABLE_SOURCE = (
-    "Amazon EC2 User Guide, 'Key concepts and definitions for burstable performance instances', "
-    "credit table (T2), read 2026-12; one credit = one vCPU at 100% for one minute; launch credits "
-    "are spent first and do not count toward the maximum; out of credits a standard instance runs at "
-    "its baseline"
-)
-
-BURSTABLE_CREDITS: dict[str, BurstableCredits] = {
-    # SageMaker hosts ml.t2.* on the EC2 t2 size of the same name.
-    "ml.t2.medium": BurstableCredits(
-        launch_credits=60, credits_per_hour=24, max_earned=576, baseline_per_vcpu=0.20
-    ),
-    "ml.t2.large": BurstableCredits(
-        launch_credits=60, credits_per_hour=36, max_earned=864, baseline_per_vcpu=0.30
-    ),
-    "ml.t2.xlarge": BurstableCredits(
-        launch_credits=120, credits_per_hour=54, max_earned=1296, baseline_per_vcpu=0.225
-    ),
-    "ml.t2.2xlarge": BurstableCredits(
-        launch_credits=240, credits_per_hour=81.6, max_earned=1958.4, baseline_per_vcpu=0.17
-    ),
-}
 
 PRICE_TABLE_DATE = "2026-12-01"
 PRICE_TABLE_SOURCE = (

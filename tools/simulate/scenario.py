@@ -13,9 +13,10 @@ import math
 from dataclasses import dataclass
 
 from stackcore import StackSettings
+from stackcore.burstable import BurstableCredits, burstable_credits
 from stackcore.fleet import UpdateMode, rolling_batch_instances
 from stackcore.instance_types import instance_type
-from tools.simulate.constants import BURSTABLE_CREDITS, PRICE_PER_HOUR_USD, BurstableCredits
+from tools.simulate.constants import PRICE_PER_HOUR_USD
 
 
 class Routing(enum.StrEnum):
@@ -107,7 +108,7 @@ def fleet_from_stack(
             f"scaling on {chosen_metric.value} needs a concurrency target: set the stack's "
             "concurrencyPerInstanceTarget or pass --concurrency-target"
         )
-    burstable = BURSTABLE_CREDITS.get(settings.instance_type) if kind.burstable else None
+    burstable = burstable_credits(settings.instance_type)
     if kind.burstable and burstable is None:
         raise SimulationInputError(f"no CPU-credit figures for {settings.instance_type}")
     quota = min(settings.quotas.for_type(settings.instance_type), settings.quotas.total_instances)
