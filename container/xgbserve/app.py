@@ -32,6 +32,7 @@ from . import encode as encoding
 from .batching import CoalescingPredictor
 from .errors import ServingError, bad_request
 from .model import Model
+from .preflight import checked_model
 from .settings import XGBOOST_NTHREAD, Settings, xgboost_threads
 
 if TYPE_CHECKING:
@@ -404,7 +405,12 @@ def create_app(model: Model | None = None, settings: Settings | None = None) -> 
         configure_logging()
         cores = os.cpu_count() or 1
         nthread = int(os.environ.get(XGBOOST_NTHREAD, "0") or 0) or xgboost_threads(settings.workers, cores)
-        model = Model.load(settings.model_dir, nthread=nthread)
+        checked = checked_model(settings.model_dir)
+        if checked is None:
+            model = Model.load(settings.model_dir, nthread=nthread)
+        else:  # the master's check child loaded it already (xgbserve.preflight)
+            model = checked.load(nthread)
+            log.info("loaded the model the master checked: version %s", model.version)
     selection = settings.inference_output
     for warning in encoding.check_selection(selection, model.objective):
         log.warning(warning)
