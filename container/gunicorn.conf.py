@@ -76,17 +76,21 @@ preload_app = False
 # server never uses: more than a second of CPU per start where a developer's environment has it
 # (the image does not). Marking it absent makes XGBoost skip it.
 sys.modules.setdefault("sklearn", None)  # type: ignore[arg-type]
-import xgbserve.app  # noqa: E402, F401
+from xgbserve.preflight import ModelCheckError, check_model, start_check  # noqa: E402
 
 # The model is loaded and checked once, in a forked child, before any worker exists: a corrupt
 # file stops the server here with the reason and exit code 3, instead of crashing every worker
-# at boot while the master respawns them for ever (see xgbserve.preflight).
+# at boot while the master respawns them for ever (see xgbserve.preflight). The child starts as
+# soon as XGBoost is imported, so that it loads the model while the master imports the web stack
+# (on 2 cores a cold start's critical path loses the load); on_starting collects its verdict,
+# and the workers load the model it checked.
+start_check(_settings.model_dir, nthread=_nthread)
+import xgbserve.app  # noqa: E402, F401
+
 MODEL_CHECK_FAILED = 3
 
 
 def on_starting(server: object) -> None:
-    from xgbserve.preflight import ModelCheckError, check_model  # noqa: PLC0415
-
     del server
     try:
         check_model(_settings.model_dir, nthread=_nthread)

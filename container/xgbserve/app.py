@@ -26,13 +26,13 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.sansio.utils import get_content_length
 from werkzeug.utils import get_content_type
-from werkzeug.wsgi import get_input_stream
 
 from . import decode as decoding
 from . import encode as encoding
 from .batching import CoalescingPredictor
 from .errors import ServingError, bad_request
 from .model import Model
+from .preflight import checked_model
 from .settings import XGBOOST_NTHREAD, Settings, xgboost_threads
 
 if TYPE_CHECKING:
@@ -222,6 +222,7 @@ class ServingMiddleware:
         self.invocations = invocations
         self.pid = os.getpid()
         self._ping_headers = [("Content-Length", "0"), (MODEL_VERSION_HEADER, version)]
+        self._log_tail = f'"model_version":{_quote(version)},"pid":{self.pid}'
         self._status_lines = {int(status): _status_line(status) for status in HTTPStatus}
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -285,23 +286,17 @@ class ServingMiddleware:
     ) -> None:
         """One access-log line. ``shed``: answered 503 because the instance was overloaded (the
         ``shed`` field is what the log-based metric for alarms counts)."""
-        entry: dict[str, Any] = {
-            "ts": round(time.time(), 3),
-            "method": method,
-            "path": path,
-            "status": status,
-            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-            "records": records,
-            "bytes_in": bytes_in,
+        # The line json.dumps(entry, separators=(",", ":")) would write, in a third of the time:
+        # numbers as repr writes them (as json does), strings through json's own quoting.
+        line = (
+            f'{{"ts":{round(time.time(), 3)!r},"method":{_quote(method)},"path":{_quote(path)},'
+            f'"status":{int(status)},"latency_ms":{round((time.perf_counter() - started) * 1000, 3)!r},'
+            f'"records":{int(records)},"bytes_in":{int(bytes_in)},'
             # Client-chosen strings, cut short so that a line stays one atomic write.
-            "content_type": (content_type or "")[:100] or None,
-            "accept": (accept or "")[:100] or None,
-            "model_version": self.version,
-            "pid": self.pid,
-        }
-        if shed:
-            entry["shed"] = True
-        write_access_log(json.dumps(entry, separators=(",", ":")))
+            f'"content_type":{_quote_or_null(content_type)},"accept":{_quote_or_null(accept)},'
+            f"{self._log_tail}"
+        )
+        write_access_log(line + ',"shed":true}' if shed else line + "}")
 
     def shed_answer(
         self, retry_after: int, wait: float, deadline: float
@@ -320,6 +315,13 @@ class ServingMiddleware:
         headers = [(k, str(len(body)) if k == "Content-Length" else v) for k, v in headers]
         headers.append(("Retry-After", str(retry_after)))
         return _status_line(status), headers, body
+
+
+_quote: Callable[[str], str] = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+
+
+def _quote_or_null(text: str | None) -> str:
+    return _quote(text[:100]) if text else "null"
 
 
 def write_access_log(line: str) -> None:
@@ -344,9 +346,11 @@ def _response(answer: Answer) -> Response:
 def _read_body(environ: WSGIEnvironment, declared: int | None, limit: int) -> bytes:
     """The request body, or 413 if it is over ``limit``; a declared length was checked before."""
     if declared is not None:
-        # Werkzeug's stream, as Flask reads it: at most the declared length. Gunicorn ends the
-        # input itself when the client half-closes early, so a short body is checked here.
-        body = _read_client(lambda: get_input_stream(environ).read())
+        # At most the declared length, as Werkzeug's stream would read it (without its wrapper,
+        # a fifth of a one-record request's Python time). The server ends the input itself when
+        # the client half-closes early, so a short body is checked here.
+        stream = environ["wsgi.input"]
+        body = _read_client(lambda: stream.read(declared))
         if len(body) < declared:
             raise bad_request(
                 f"the body ended after {len(body):,} of the {declared:,} bytes its Content-Length "
@@ -401,7 +405,12 @@ def create_app(model: Model | None = None, settings: Settings | None = None) -> 
         configure_logging()
         cores = os.cpu_count() or 1
         nthread = int(os.environ.get(XGBOOST_NTHREAD, "0") or 0) or xgboost_threads(settings.workers, cores)
-        model = Model.load(settings.model_dir, nthread=nthread)
+        checked = checked_model(settings.model_dir)
+        if checked is None:
+            model = Model.load(settings.model_dir, nthread=nthread)
+        else:  # the master's check child loaded it already (xgbserve.preflight)
+            model = checked.load(nthread)
+            log.info("loaded the model the master checked: version %s", model.version)
     selection = settings.inference_output
     for warning in encoding.check_selection(selection, model.objective):
         log.warning(warning)

@@ -226,6 +226,24 @@ def test_access_log_is_one_json_line_with_latency_and_records(
     assert entry["latency_ms"] > 0
 
 
+def test_access_log_line_is_what_json_dumps_writes_for_any_client_string(
+    client: FlaskClient, capfd: pytest.CaptureFixture[str]
+) -> None:
+    hostile = 'text/csv; x="\\\u00e9\x01' + "y" * 150
+    capfd.readouterr()
+    client.post("/invocations", data=b"1\n", headers={"Content-Type": hostile, "Accept": ""})
+    client.get("/ping")
+    lines = capfd.readouterr().out.splitlines()
+    assert len(lines) == 2
+    for line in lines:
+        entry = json.loads(line)
+        assert line == json.dumps(entry, separators=(",", ":"))
+    first = json.loads(lines[0])
+    assert first["content_type"] == hostile[:100]
+    assert first["accept"] is None
+    assert first["status"] == 400  # one feature where the model expects 64
+
+
 def test_execution_parameters_for_batch_transform(client: FlaskClient) -> None:
     assert client.get("/execution-parameters").get_json() == {
         "MaxConcurrentTransforms": 5,

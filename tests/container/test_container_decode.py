@@ -50,6 +50,14 @@ def test_csv_empty_fields_are_missing_values() -> None:
     assert out[1, 1] == 5
 
 
+def test_csv_fields_padded_with_whitespace_read_as_their_numbers() -> None:
+    out = d.decode(b" 1 ,\t2.5, -3e1 \n4, \t ,6\n", d.CSV, 3)
+    np.testing.assert_array_equal(out[0], [1.0, 2.5, -30.0])
+    assert out[1, 0] == 4
+    assert math.isnan(out[1, 1])
+    assert out[1, 2] == 6
+
+
 def test_csv_with_wrong_feature_count_names_the_record() -> None:
     error = _error(b"1,2,3\n4,5\n", d.CSV, 3)
     assert error.status == HTTPStatus.BAD_REQUEST

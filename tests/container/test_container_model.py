@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,8 @@ import numpy.typing as npt
 import pytest
 import xgboost as xgb
 from xgbserve.model import Model, ModelLoadError, load_booster_bytes
+
+CONTAINER_DIR = Path(__file__).resolve().parents[2] / "container"
 
 
 @pytest.mark.parametrize("fmt", ["pickle", "json", "ubj"])
@@ -90,3 +94,59 @@ def test_direct_dense_prediction_is_used_and_matches_inplace_predict(
     reference = model.booster.inplace_predict(with_missing, validate_features=False)
     np.testing.assert_array_equal(model.predict(with_missing), reference)
     np.testing.assert_array_equal(model.predict(rows[:1]), model.booster.inplace_predict(rows[:1]))
+
+
+_CHECK_AND_PREDICT = """
+import sys
+import numpy as np
+from pathlib import Path
+from xgbserve.preflight import check_model, checked_model
+model_dir = Path(sys.argv[1])
+checked = check_model(model_dir)
+assert checked_model(model_dir) == checked
+model = checked.load()
+rows = np.load(sys.argv[2])
+np.save(sys.argv[3], model.predict(rows))
+print(model.version, model.num_features, model.objective, model.num_class)
+"""
+
+
+@pytest.mark.parametrize("fmt", ["pickle", "json", "ubj"])
+def test_the_model_a_check_child_hands_over_predicts_as_the_file_does(
+    fmt: str,
+    model_dirs: dict[str, Path],
+    rows: npt.NDArray[np.float32],
+    expected: npt.NDArray[np.float32],
+    tmp_path: Path,
+) -> None:
+    # In a fresh interpreter, as in the server's master: this process has run OpenMP regions
+    # (training the fixtures), after which a forked child's OpenMP hangs.
+    np.save(tmp_path / "rows.npy", rows)
+    env = {**os.environ, "PYTHONPATH": str(CONTAINER_DIR)}
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _CHECK_AND_PREDICT,
+            str(model_dirs[fmt]),
+            str(tmp_path / "rows.npy"),
+            str(tmp_path / "out.npy"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout.split()
+    assert out == [Model.load(model_dirs[fmt]).version, "64", "multi:softprob", "10"]
+    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), expected)
+
+
+def test_each_thread_predicts_through_its_own_proxy(model: Model, rows: npt.NDArray[np.float32]) -> None:
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+    single = [model.predict(rows[i : i + 1]) for i in range(64)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(lambda i: model.predict(rows[i : i + 1]), range(64)))
+    for alone, threaded in zip(single, together, strict=True):
+        np.testing.assert_array_equal(alone, threaded)
