@@ -6,7 +6,7 @@ LEAST_OUTSTANDING_REQUESTS, water-filling that levels the outstanding requests),
 oldest-first up to each instance's capacity at its CPU cap (credits). A queue is a row of request
 ages in whole seconds: a request older than the caller's timeout has failed (the instance still
 spends CPU on it if it reaches it, as a real one does), one older than SageMaker's 60 s is dropped.
-Latency: M/M/c in closed form while an instance keeps up, the backlog's age plus a service time
+Latency: M/G/c in closed form while an instance keeps up, the backlog's age plus a service time
 when it does not (:mod:`tools.simulate.latency`).
 
 While no instance has a backlog and every share fits, a second costs a few scalar operations, so a
@@ -428,6 +428,7 @@ class _FluidEngine:
             mu=chunks.mu,
             wait_s=chunks.wait,
             backlog=chunks.backlog,
+            scv=self.run.service.scv,
         )
         totals = chunks.weight.sum(axis=1)
         windows.p99_s[:] = quantile_of(sums, totals)
