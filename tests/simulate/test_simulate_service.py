@@ -69,7 +69,7 @@ def test_the_fit_recovers_the_scv_the_closed_loop_steps_were_made_with() -> None
         rows.append((users, p50, _lognormal_p99(p50, response_scv)))
     fitted, how = service.fit_scv(_steps(*rows), workers, "test")
     assert fitted == pytest.approx(scv)
-    assert "median of 5 step(s)" in how
+    assert "median of 3 queueing step(s)" in how
 
 
 def test_an_exponential_service_measured_at_one_client_fits_an_scv_near_one() -> None:
@@ -79,15 +79,14 @@ def test_an_exponential_service_measured_at_one_client_fits_an_scv_near_one() ->
     assert fitted == pytest.approx(1.0, abs=0.1)
 
 
-def test_a_capacity_file_sets_workers_rate_and_scv(tmp_path: Path) -> None:
+def test_a_capacity_file_sets_workers_rate_and_scv_from_the_steps_that_queue(tmp_path: Path) -> None:
     steps = _steps((1, 1.0, 3.0), (2, 2.0, 9.0), (4, 4.0, 16.0))
     model = service.from_capacity_file(_write(tmp_path, {"steps": steps, "scaling": {"factor": 2.0}}))
     assert model.workers == 1
     assert model.instance_rps == pytest.approx(2000.0)
-    assert model.scv == pytest.approx(
-        float(np.median([service.step_scv(s["users"], 1, s["p50_ms"], s["p99_ms"]) for s in steps]))
-    )
-    assert "service SCV" in model.description
+    queued = [service.step_scv(s["users"], 1, s["p50_ms"], s["p99_ms"]) for s in steps[1:]]
+    assert model.scv == pytest.approx(float(np.median(queued)))
+    assert "median of 2 queueing step(s)" in model.description
 
 
 def test_a_capacity_file_without_p99_falls_back_to_exponential_and_says_so(tmp_path: Path) -> None:
@@ -103,7 +102,7 @@ def test_steps_too_small_or_failing_do_not_set_the_tail(tmp_path: Path) -> None:
     steps[2]["errors"] = 100
     fitted, how = service.fit_scv(steps, 1, "test")
     assert fitted == pytest.approx(service.step_scv(1, 1, 1.0, 3.0))
-    assert "median of 1 step(s)" in how
+    assert "median of 1 step(s) without a queue" in how
 
 
 @pytest.mark.parametrize(

@@ -124,8 +124,12 @@ def step_scv(users: int, workers: int, p50_ms: float, p99_ms: float) -> float:
 
 
 def fit_scv(steps: Sequence[dict[str, Any]], workers: int, where: str) -> tuple[float, str]:
-    """The service SCV the steps' p50 and p99 give (their median), and how it was found."""
-    estimates: list[float] = []
+    """The service SCV the steps' p50 and p99 give, and how it was found.
+
+    The median over the steps where requests queue (more users than workers): a p99 under load is
+    set by the requests that waited, and only those steps measure how a wait spreads. Without such
+    a step, the median over the others (the service time alone)."""
+    estimates: list[tuple[bool, float]] = []
     for index, step in enumerate(steps):
         at = f"{where} step {index + 1}"
         p50, p99 = _number(step, "p50_ms", at), _number(step, "p99_ms", at)
@@ -137,17 +141,21 @@ def fit_scv(steps: Sequence[dict[str, Any]], workers: int, where: str) -> tuple[
             raise SimulationInputError(f"{at}: p99_ms {p99:g} is below p50_ms {p50:g}")
         if isinstance(errors, int | float) and errors > MAX_ERROR_SHARE * requests:
             continue
-        estimates.append(step_scv(int(step.get("users", 1)), workers, p50, p99))
+        users = int(step.get("users", 1))
+        estimates.append((users > workers, step_scv(users, workers, p50, p99)))
     if not estimates:
         return 1.0, (
             f"no step with p50_ms and p99_ms over {MIN_TAIL_REQUESTS}+ requests: exponential service "
             "assumed (M/M/c)"
         )
-    fitted = statistics.median(estimates)
+    queued = [value for waits, value in estimates if waits]
+    used = queued or [value for _, value in estimates]
+    which = "queueing step(s)" if queued else "step(s) without a queue"
+    fitted = statistics.median(used)
     low, high = SCV_LIMITS
     scv = min(max(fitted, low), high)
     clamped = "" if scv == fitted else f" (fitted {fitted:.3g}, clamped to {low:g}-{high:g})"
-    return scv, f"service SCV {scv:.3g}{clamped}, the median of {len(estimates)} step(s)' p50/p99 spread"
+    return scv, f"service SCV {scv:.3g}{clamped}, the median of {len(used)} {which}' p50/p99 spread"
 
 
 def from_capacity_file(path: Path) -> ServiceModel:
