@@ -2,13 +2,15 @@
 
 An instance is an M/G/c queue (``c`` workers of rate ``mu``, service times of squared coefficient of
 variation ``scv`` shaped as :func:`tools.simulate.service.shape`). Below saturation a request waits
-with Erlang's C probability C, and its wait is exponential with the Allen-Cunneen mean: M/M/c's times
-(1 + scv) / 2, i.e. of rate r = (c mu - lambda) 2 / (1 + scv). Its response time W is that wait plus
-one service time, whose phases are exponentials of rate a mu after a delay d / mu; each phase gives
-P(E + wait > s) = e^(-a mu s) + C a mu / (a mu - r) (e^(-r s) - e^(-a mu s)) at s = t - d / mu. At
-scv = 1 this is M/M/c exactly. Past saturation the fluid queue gives the wait w a request spent in
-the backlog, and W = w + one service time. A window's p99 is the 99th percentile of the mixture of the
-chunks served in it (weighted by requests), found on a log-spaced grid.
+with probability C' (Erlang's C scaled by the Cramer-Lundberg constant's share of rho) and its wait
+is exponential of rate r, the decay of the wait's tail with the ``c`` workers seen as one ``c`` times
+faster server (:func:`wait_decay`). Its response time W is that wait plus one service time, whose
+phases are exponentials of rate a mu after a delay d / mu; each phase gives
+P(E + wait > s) = e^(-a mu s) + C' a mu / (a mu - r) (e^(-r s) - e^(-a mu s)) at s = t - d / mu. At
+scv = 1 this is M/M/c exactly (r = c mu - lambda, C' = C). Past saturation the fluid queue gives the
+wait w a request spent in the backlog, and W = w + one service time. A window's p99 is the 99th
+percentile of the mixture of the chunks served in it (weighted by requests), found on a log-spaced
+grid.
 """
 
 from __future__ import annotations
