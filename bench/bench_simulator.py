@@ -9,8 +9,10 @@ Figures, medians of ``--runs`` runs in one process:
   small scenario (two instances, two minutes): the baseline measured side by side;
 - the real container against its replay (``bench/simulator_replay.py``): its capacity curve measured
   on 127.0.0.1, then a fixed-rate run at 60% of its peak, and the simulator fed the curve at the same
-  rate; throughput and p99 of the simulation as ratios of the real run's (goal: within 10% and 25%).
-  ``--no-replay`` skips it.
+  rate; throughput and p99 of the simulation as ratios of the real run's (goal: within 10% and 25%),
+  and the service model fitted to the curve (workers, service-time SCV). ``--no-replay`` skips it;
+  ``--replay-at F`` (repeatable) replays at other fractions of the peak, ``--replay-only`` runs only
+  the replay and prints it without writing the results (a check by hand).
 
 Run: ``.venv/bin/python -m bench.bench_simulator [--runs N]``; results go to
 ``bench/results/simulator.json``.
@@ -19,6 +21,7 @@ Run: ``.venv/bin/python -m bench.bench_simulator [--runs N]``; results go to
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from collections.abc import Sequence
@@ -115,33 +118,71 @@ def measure(runs: int) -> list[dict[str, Any]]:
     ]
 
 
-def replay_figures() -> list[dict[str, Any]]:
+def replay_figures(fractions: tuple[float, ...] | None) -> list[dict[str, Any]]:
     from bench import simulator_replay  # noqa: PLC0415 - starts a server: only when asked
 
-    r = simulator_replay.measure()
-    return [
-        figure("real container: peak of the measured curve", r["peak_rps"], "req/s"),
-        figure("real container: fixed-rate run, served", r["real_rps"], "req/s"),
-        figure(
-            "simulated, same rate and curve: served", r["simulated_rps"], "req/s", "real run", r["real_rps"]
-        ),
-        figure("real container: fixed-rate run, p99", r["real_p99_ms"], "ms"),
-        figure(
-            "simulated, same rate and curve: p99", r["simulated_p99_ms"], "ms", "real run", r["real_p99_ms"]
-        ),
+    runs = simulator_replay.measure(fractions or (simulator_replay.RUN_FRACTION,))
+    first = runs[0]
+    figures = [
+        figure("real container: peak of the measured curve", first["peak_rps"], "req/s"),
+        figure("service model fitted to the curve: workers", first["workers"], "workers"),
+        figure("service model fitted to the curve: service-time SCV", first["scv"], "scv"),
     ]
+    for r in runs:
+        # The bench's own rate keeps the figures' historical names; other rates say theirs.
+        at = "" if r["fraction"] == simulator_replay.RUN_FRACTION else f" at {r['fraction']:.0%} of peak"
+        figures += [
+            figure(f"real container: fixed-rate run, served{at}", r["real_rps"], "req/s"),
+            figure(
+                f"simulated, same rate and curve: served{at}",
+                r["simulated_rps"],
+                "req/s",
+                "real run",
+                r["real_rps"],
+            ),
+            figure(f"real container: fixed-rate run, p99{at}", r["real_p99_ms"], "ms"),
+            figure(
+                f"simulated, same rate and curve: p99{at}",
+                r["simulated_p99_ms"],
+                "ms",
+                "real run",
+                r["real_p99_ms"],
+            ),
+        ]
+    return figures
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.bench_simulator")
     parser.add_argument("--runs", type=int, default=3, help="runs; medians are reported (at least 3)")
     parser.add_argument("--no-replay", action="store_true", help="skip the real container's replay")
+    parser.add_argument(
+        "--replay-at",
+        type=float,
+        action="append",
+        metavar="FRACTION",
+        help="replay at this fraction of the curve's peak (repeatable; default 0.6)",
+    )
+    parser.add_argument(
+        "--replay-only", action="store_true", help="only the replay, printed, not written (a check by hand)"
+    )
     args = parser.parse_args(argv)
     if args.runs < 3:
         parser.error("--runs must be at least 3: medians of fewer mean little")
-    figures = measure(args.runs)
+    fractions = tuple(args.replay_at) if args.replay_at else None
+    if fractions and not all(0 < f < 1 for f in fractions):
+        parser.error("--replay-at takes fractions of the peak between 0 and 1")
+    if args.replay_only and args.no_replay:
+        parser.error("--replay-only and --no-replay leave nothing to run")
+    figures = [] if args.replay_only else measure(args.runs)
     if not args.no_replay:
-        figures += replay_figures()
+        figures += replay_figures(fractions)
+    if args.replay_only:
+        for f in figures:
+            ratio = "" if f["ratio"] is None else f"{f['ratio']:.4f}"
+            print(f"{f['name']:<72} {f['value']:>12.3f} {f['unit']:<7} {ratio:>8}  {f['baseline'] or ''}")
+        print(f"(load average {os.getloadavg()[0]:.2f}; not written)")
+        return 0
     results = write_results("simulator.json", figures, module=MODULE, argv=argv)
     print(f"{'figure':<72} {'value':>12} {'unit':<6} {'ratio':>8}  baseline")
     for f in figures:

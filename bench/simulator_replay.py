@@ -117,19 +117,21 @@ def _open_loop(url: str, body: bytes, rate: float, seconds: int, senders: int = 
     return len(ordered) / elapsed, 1000 * ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)]
 
 
-def measure() -> dict[str, float]:
-    """Real and simulated throughput and p99 at the same fixed rate, and the curve's peak."""
+def measure(fractions: tuple[float, ...] = (RUN_FRACTION,)) -> list[dict[str, float]]:
+    """Real and simulated throughput and p99 at fixed rates (``fractions`` of the curve's peak), the
+    curve's peak and the service model fitted to it; one curve for every rate."""
     if not (MODEL_DIR / "xgboost-model").is_file():
         from tools.demo_model import main as train  # noqa: PLC0415
 
         train(["--out", str(MODEL_DIR)])
     body = _body()
+    real: list[tuple[float, float]] = []
     with running_container(MODEL_DIR) as container:
         _closed_loop(container.url, body, 2, 1.0)  # warm-up
         steps = [_closed_loop(container.url, body, users, CURVE_SECONDS) for users in CURVE_USERS]
         peak = max(step["rps"] for step in steps)
-        rate = RUN_FRACTION * peak
-        real_rps, real_p99 = _open_loop(container.url, body, rate, RUN_SECONDS)
+        for fraction in fractions:
+            real.append(_open_loop(container.url, body, fraction * peak, RUN_SECONDS))
     with tempfile.TemporaryDirectory() as tmp:
         capacity_file = Path(tmp) / "capacity.json"
         capacity_file.write_text(json.dumps({"steps": steps, "scaling": {"factor": 1.0}}))
@@ -140,22 +142,28 @@ def measure() -> dict[str, float]:
         {"modelUri": "s3://example-models/xgboost/model.tar.gz", "initialInstanceCount": "1"},
     )
     spec = fleet_from_stack(settings, front_door=False)
-    run = SimulationInput(
-        spec=spec,
-        service=model,
-        traffic=traffic.Traffic(name="fixed rate", rps=np.full(RUN_SECONDS, rate)),
-        initial_credits=(600.0,),
-    )
-    outcome = fast.simulate(run)
-    simulated_rps = float(outcome.windows.served.sum()) / RUN_SECONDS
-    simulated_p99 = float(outcome.summary()["p99_ms"] or math.nan)
-    return {
-        "peak_rps": peak,
-        "rate": rate,
-        "workers": float(model.workers),
-        "real_rps": real_rps,
-        "real_p99_ms": real_p99,
-        "simulated_rps": simulated_rps,
-        "simulated_p99_ms": simulated_p99,
-        "p50_one_user_ms": statistics.median([steps[0]["p50_ms"]]),
-    }
+    results: list[dict[str, float]] = []
+    for fraction, (real_rps, real_p99) in zip(fractions, real, strict=True):
+        rate = fraction * peak
+        run = SimulationInput(
+            spec=spec,
+            service=model,
+            traffic=traffic.Traffic(name="fixed rate", rps=np.full(RUN_SECONDS, rate)),
+            initial_credits=(600.0,),
+        )
+        outcome = fast.simulate(run)
+        results.append(
+            {
+                "fraction": fraction,
+                "peak_rps": peak,
+                "rate": rate,
+                "workers": float(model.workers),
+                "scv": model.scv,
+                "real_rps": real_rps,
+                "real_p99_ms": real_p99,
+                "simulated_rps": float(outcome.windows.served.sum()) / RUN_SECONDS,
+                "simulated_p99_ms": float(outcome.summary()["p99_ms"] or math.nan),
+                "p50_one_user_ms": statistics.median([steps[0]["p50_ms"]]),
+            }
+        )
+    return results

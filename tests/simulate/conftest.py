@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 import numpy as np
@@ -44,12 +45,14 @@ def small_run(
     seed: int = 3,
     settings: StackSettings | None = None,
     credits: tuple[float, ...] = (600.0,),
+    scv: float = 1.0,
 ) -> SimulationInput:
-    """Two ml.t2.medium with credits to spare unless told otherwise."""
+    """Two ml.t2.medium with credits to spare unless told otherwise; ``scv`` shapes the service time."""
     spec = fleet_from_stack(settings or stack(), routing=routing, front_door=front_door)
+    model = service.from_instance_rps(instance_rps, spec.vcpus)
     return SimulationInput(
         spec=spec,
-        service=service.from_instance_rps(instance_rps, spec.vcpus),
+        service=dataclasses.replace(model, scv=scv) if scv != 1.0 else model,
         traffic=traffic.Traffic(name="test", rps=np.asarray(rps, dtype=np.float64)),
         constants=constants,
         failures=failures,

@@ -207,3 +207,41 @@ def test_a_reader_that_quits_early_keeps_the_verdict_and_prints_no_traceback(tmp
     assert "Traceback" not in errors
     assert "BrokenPipeError" not in errors
     assert (tmp_path / "simulation.json").is_file()
+
+
+def test_a_capacity_file_sets_the_service_model_in_the_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    steps = [
+        {
+            "users": u,
+            "requests": 3000,
+            "errors": 0,
+            "rps": 100.0 * min(u, 2),
+            "p50_ms": 10.0 * u,
+            "p99_ms": 60.0 * u,
+        }
+        for u in (1, 2, 4, 8)
+    ]
+    capacity = tmp_path / "capacity.json"
+    capacity.write_text(json.dumps({"steps": steps, "scaling": {"factor": 1.0}}))
+    code, _, _ = _run(
+        [
+            *SEED_ARGS,
+            "--traffic",
+            "step",
+            "--minutes",
+            "4",
+            "--capacity",
+            str(capacity),
+            "--out",
+            str(tmp_path),
+        ],
+        capsys,
+    )
+    assert code == EXIT_OK
+    model = json.loads((tmp_path / "simulation.json").read_text())["service_model"]
+    assert model["workers"] == 2
+    assert model["instance_rps"] == pytest.approx(200.0)
+    assert model["service_time_scv"] > 1.0
+    assert "queueing step(s)" in model["description"]

@@ -6,7 +6,7 @@ LEAST_OUTSTANDING_REQUESTS, water-filling that levels the outstanding requests),
 oldest-first up to each instance's capacity at its CPU cap (credits). A queue is a row of request
 ages in whole seconds: a request older than the caller's timeout has failed (the instance still
 spends CPU on it if it reaches it, as a real one does), one older than SageMaker's 60 s is dropped.
-Latency: M/M/c in closed form while an instance keeps up, the backlog's age plus a service time
+Latency: M/G/c in closed form while an instance keeps up, the backlog's age plus a service time
 when it does not (:mod:`tools.simulate.latency`).
 
 While no instance has a backlog and every share fits, a second costs a few scalar operations, so a
@@ -66,7 +66,7 @@ class _Chunks:
         self.pool_seconds = 0
 
     def pooled(self, window: int, *, weight: float, servers: int, rho: float, mu: float) -> None:
-        """A quiet window under least-outstanding routing: one pooled M/M/(c x n) chunk."""
+        """A quiet window under least-outstanding routing: one pooled M/G/(c x n) chunk."""
         self.weight[window, 0] = weight
         self.servers[window, 0] = max(1, servers)
         self.rho[window, 0] = min(rho, 0.995)
@@ -75,7 +75,7 @@ class _Chunks:
     def per_instance(
         self, window: int, weight: np.ndarray, rho: np.ndarray, mu: np.ndarray, workers: int
     ) -> None:
-        """A quiet window under random routing: one M/M/c chunk per instance."""
+        """A quiet window under random routing: one M/G/c chunk per instance."""
         s = self.slots
         self.weight[window, 1 : s + 1] = weight
         self.servers[window, 1 : s + 1] = workers
@@ -85,7 +85,7 @@ class _Chunks:
     def close(self, window: int, workers: int, routing: Routing) -> None:
         s = self.slots
         if routing is Routing.LEAST_OUTSTANDING_REQUESTS:
-            # Least-outstanding routing pools the fleet: one M/M/(c x n) queue while it keeps up.
+            # Least-outstanding routing pools the fleet: one M/G/(c x n) queue while it keeps up.
             n = float(self.n_stat.sum())
             self.weight[window, 0] = n
             if n > 0 and self.pool_capacity > 0:
@@ -428,6 +428,7 @@ class _FluidEngine:
             mu=chunks.mu,
             wait_s=chunks.wait,
             backlog=chunks.backlog,
+            scv=self.run.service.scv,
         )
         totals = chunks.weight.sum(axis=1)
         windows.p99_s[:] = quantile_of(sums, totals)

@@ -62,6 +62,8 @@ class Outcome:
     spec: FleetSpec
     service_description: str
     instance_rps: float
+    service_workers: int
+    service_scv: float
     traffic_name: str
     traffic_seconds: int
     windows: Windows
@@ -89,6 +91,8 @@ class Outcome:
             spec=run.spec,
             service_description=run.service.description,
             instance_rps=run.service.instance_rps,
+            service_workers=run.service.workers,
+            service_scv=run.service.scv,
             traffic_name=run.traffic.name,
             traffic_seconds=run.traffic.seconds,
             windows=windows,
@@ -185,7 +189,12 @@ class Outcome:
                 "quota_instances": spec.quota_instances,
                 "front_door": spec.front_door,
             },
-            "service_model": {"description": self.service_description, "instance_rps": self.instance_rps},
+            "service_model": {
+                "description": self.service_description,
+                "instance_rps": self.instance_rps,
+                "workers": self.service_workers,
+                "service_time_scv": self.service_scv,
+            },
             "traffic": {"name": self.traffic_name, "seconds": self.traffic_seconds},
             "summary": self.summary(),
             "events": [{"t_seconds": e.t_seconds, "kind": e.kind, "detail": e.detail} for e in self.events],

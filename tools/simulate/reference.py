@@ -2,9 +2,11 @@
 
 Arrivals are Poisson at the offered rate of each second; each goes through the same front door and
 is routed to one instance (uniformly at random, or to the one with the fewest outstanding requests);
-an instance is a ``simpy.Resource`` with one slot per worker, each request an exponential service at
-the worker's rate times the instance's CPU cap. A caller gives up at its timeout (the instance still
-does the work if the request reaches a worker); SageMaker drops a request that waited 60 s. The
+an instance is a ``simpy.Resource`` with one slot per worker, each request a service time of the
+service model's mean and shape (:func:`tools.simulate.service.shape`: exponential, hyperexponential or
+delayed exponential) at the worker's rate times the instance's CPU cap. A caller gives up at its
+timeout (the instance still does the work if the request reaches a worker); SageMaker drops a request
+that waited 60 s. The
 control plane is the same :class:`~tools.simulate.control.Fleet` the fast engine uses, ticked once a
 second with what the requests did. It costs a few microseconds per request: keep it to small fleets.
 """
@@ -55,6 +57,8 @@ class _ReferenceEngine:
         self.workers = service.workers
         self.per_worker = service.per_worker_rps
         self.full_rps = service.instance_rps
+        self.exponential = service.scv == 1.0
+        self.shape = service.shape
         self.resources: list[simpy.Resource | None] = [None] * slots
         self.resource_label = [0] * slots
         self.active: list[set[Any]] = [set() for _ in range(slots)]
@@ -117,6 +121,14 @@ class _ReferenceEngine:
         least = np.flatnonzero(outstanding == outstanding.min())
         return int(idx[least[self.rng.integers(len(least))]])
 
+    def _service_time(self, rate: float) -> float:
+        """One service time of mean ``1 / rate``, shaped as the service model says."""
+        if self.exponential:
+            return float(self.rng.exponential(1 / rate))
+        shape = self.shape
+        phase = shape.rate_1 if shape.p >= 1 or self.rng.random() < shape.p else shape.rate_2
+        return (shape.delay + float(self.rng.exponential(1 / phase))) / rate
+
     # Processes
 
     def _request(self, slot: int, arrival: float) -> Generator[Any, Any, None]:
@@ -133,7 +145,7 @@ class _ReferenceEngine:
                 self._fail(arrival, "timeout")
                 return
             cap = float(self.fleet.cpu_cap[slot])
-            duration = float(self.rng.exponential(1 / (self.per_worker * cap)))
+            duration = self._service_time(self.per_worker * cap)
             self.work[slot] += duration * cap
             if self.env.now - arrival >= self.client_timeout:
                 self.in_flight -= 1
