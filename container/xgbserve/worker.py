@@ -32,7 +32,6 @@ import queue
 import selectors
 import socket
 import sys
-import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -55,12 +54,6 @@ DRAIN_MAX_BYTES = 64 * 1024 * 1024
 DRAIN_MAX_SECONDS = 10.0
 _RECV_BYTES = 256 * 1024
 _ACCEPT_BATCH = 64
-# The app threads run this much "nicer" than the event loops (Linux schedules threads, so the
-# niceness is per thread). On a CPU-starved instance the kernel then runs a loop as soon as it has
-# a ping or a request to read, ahead of the predicts; a loop's work per request is small and
-# bounded, so the predicts still get the rest. Without starvation the app threads get every cycle
-# the loops leave idle, so nothing is lost. (Raising one's niceness needs no privilege.)
-APP_THREAD_NICENESS = 10
 
 # Connection states.
 _HEAD, _BODY, _BUSY, _DISCARD, _DRAIN = range(5)
@@ -96,13 +89,6 @@ def _ignore_write(data: bytes) -> None:
     del data
 
 
-def _lower_thread_priority() -> None:
-    """In a new app thread: lower this thread's CPU priority (see APP_THREAD_NICENESS)."""
-    with contextlib.suppress(AttributeError, OSError):
-        current = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(19, current + APP_THREAD_NICENESS))
-
-
 class HealthFirstWorker(Worker):
     """See the module docstring. Set as ``worker_class`` in gunicorn.conf.py."""
 
@@ -114,9 +100,7 @@ class HealthFirstWorker(Worker):
         self.wake_read, self.wake_write = os.pipe()
         os.set_blocking(self.wake_read, False)
         os.set_blocking(self.wake_write, False)
-        self.pool = ThreadPoolExecutor(
-            max_workers=self.cfg.threads, thread_name_prefix="app", initializer=_lower_thread_priority
-        )
+        self.pool = ThreadPoolExecutor(max_workers=self.cfg.threads, thread_name_prefix="app")
         self.pace = PoolPace()  # the pool's backlog and pace (used by the loop only)
         self.accepting = False
         self.shutdown_deadline = 0.0

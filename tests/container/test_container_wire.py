@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import os
 import socket
 import threading
 import time
@@ -279,28 +278,3 @@ def test_a_burst_after_an_idle_spell_is_served_not_shed(
     for thread in threads:
         thread.join(timeout=60)
     assert statuses == [200] * 48
-
-
-def _niceness(pid: int, tid: int) -> int:
-    # /proc/PID/task/TID/stat: the 19th field is the nice value; the 2nd (comm) may hold spaces.
-    stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
-    return int(stat.rsplit(")", 1)[1].split()[16])
-
-
-@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads thread priorities from /proc (Linux)")
-def test_app_threads_yield_the_cpu_to_the_loop_that_answers_pings(
-    server: RunningContainer, rows: npt.NDArray[np.float32]
-) -> None:
-    """On a starved CPU the kernel must run a worker's loop (pings, reads) ahead of its predicts."""
-    body = csv_of(rows[:1])
-    for _ in range(20):  # the pool starts its threads as requests come
-        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-        connection.request("POST", "/invocations", body=body, headers={"Content-Type": "text/csv"})
-        assert connection.getresponse().status == 200
-        connection.close()
-    for worker in server.worker_pids():
-        threads = [int(tid) for tid in os.listdir(f"/proc/{worker}/task")]
-        loop = _niceness(worker, worker)
-        app = [_niceness(worker, tid) for tid in threads if tid != worker]
-        assert app, "the worker has no app threads"
-        assert all(nice >= min(19, loop + 10) for nice in app), (loop, app)
