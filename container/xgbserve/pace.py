@@ -18,6 +18,10 @@ PACE_WINDOW_SECONDS = 2.0
 change of load (or of CPU, when a burstable instance runs out of credits) within a deadline."""
 
 
+MIN_COMPLETIONS = 8
+"""Completions a busy period needs before its own pace replaces the previous one."""
+
+
 class PoolPace:
     """Requests in the thread pool and the pace at which it has been finishing them.
 
@@ -40,19 +44,36 @@ class PoolPace:
     def completed(self, now: float) -> None:
         self.in_pool = max(0, self.in_pool - 1)
         self._completions.append(now)
+        # A busy period that ends (at low load, each request is one) still measures the pace the
+        # next burst starts from.
+        if self.in_pool == 0 or len(self._completions) >= MIN_COMPLETIONS:
+            self._measure(now)
 
     def seconds_per_completion(self, now: float) -> float:
-        """Busy seconds per completion over the window; before the first completion of a busy
-        period, the previous pace or the time spent so far, whichever is longer."""
+        """Busy seconds per completion over the window. Early in a busy period, with fewer than
+        :data:`MIN_COMPLETIONS` completions, the previous pace: the first completions measure
+        how long the pool took to fill (a burst of requests read, the first parse) rather than
+        its throughput, and one slow first answer times a fresh backlog of 200 once shed
+        requests that were served within half a second. A pool that has been busy a whole window
+        is measured whatever it finished, none included (a stuck predict then sheds)."""
+        busy, finished = self._window(now)
+        if finished >= MIN_COMPLETIONS or busy >= self.window or not self._last_pace:
+            return self._measure(now)
+        return self._last_pace
+
+    def _window(self, now: float) -> tuple[float, int]:
+        """Busy seconds in the window and the completions in them."""
         start = max(self._busy_since, now - self.window)
         completions = self._completions
         while completions and completions[0] < start:
             completions.popleft()
-        busy = max(0.0, now - start)
-        if completions:
-            self._last_pace = busy / len(completions)
-            return self._last_pace
-        return max(self._last_pace, busy) if self.in_pool else self._last_pace
+        return max(0.0, now - start), len(completions)
+
+    def _measure(self, now: float) -> float:
+        busy, finished = self._window(now)
+        if busy > 0:  # no time has passed: nothing measured
+            self._last_pace = busy / max(1, finished)
+        return self._last_pace
 
     def expected_wait(self, now: float) -> float:
         """Seconds a request arriving now would wait: every request ahead of it, queued for a

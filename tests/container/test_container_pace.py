@@ -8,7 +8,7 @@ from xgbserve.pace import PoolPace, retry_after_seconds
 
 def run_steady(pace: PoolPace, *, per_second: float, seconds: float, batch: int, backlog: int) -> float:
     """Keep ``backlog`` requests in the pool while it finishes ``per_second`` of them in batches of
-    ``batch``; the time at the end."""
+    ``batch``, asking for the wait at every arrival as the worker does; the time at the end."""
     now = 100.0
     for _ in range(backlog):
         pace.submitted(now)
@@ -17,6 +17,7 @@ def run_steady(pace: PoolPace, *, per_second: float, seconds: float, batch: int,
         now += gap
         for _ in range(batch):
             pace.completed(now)
+            pace.expected_wait(now)
             pace.submitted(now)
     return now
 
@@ -42,6 +43,23 @@ def test_an_idle_spell_before_a_burst_is_not_counted_as_slowness() -> None:
     for _ in range(16):
         pace.submitted(now)
     assert pace.expected_wait(now + 0.001) < 0.1
+
+
+def test_a_slow_first_answer_of_a_busy_period_does_not_price_the_whole_backlog() -> None:
+    """200 requests arrive at once; the first answer takes 15 ms (the pool filling up). At the
+    previous pace of 1 ms they wait 0.2 s: none is shed. Once the period has answered enough of
+    them, its own pace counts: 20 ms an answer is a wait of seconds."""
+    pace = PoolPace()
+    now = run_steady(pace, per_second=1000.0, seconds=1.0, batch=1, backlog=1)
+    pace.completed(now)
+    now += 5.0  # idle
+    for _ in range(200):
+        pace.submitted(now)
+    pace.completed(now + 0.015)
+    assert pace.expected_wait(now + 0.016) == pytest.approx(0.199, rel=0.05)
+    for answer in range(2, 11):
+        pace.completed(now + 0.015 + 0.02 * answer)
+    assert pace.expected_wait(now + 0.215) > 2.0
 
 
 def test_a_pool_that_finishes_nothing_is_as_slow_as_its_silence() -> None:
