@@ -35,13 +35,20 @@ def test_the_wait_is_the_backlog_at_the_measured_throughput_whatever_the_batches
         assert pace.expected_wait(now + offset) == pytest.approx(1.5, rel=0.05)
 
 
-def test_an_idle_spell_before_a_burst_is_not_counted_as_slowness() -> None:
-    pace = PoolPace()
+def idle_then_burst(pace: PoolPace, *, idle: float, burst: int) -> float:
+    """A second of one request at a time at 1 ms each, ``idle`` seconds of nothing, then ``burst``
+    requests at once; the time of the burst."""
     now = run_steady(pace, per_second=1000.0, seconds=1.0, batch=1, backlog=1)
     pace.completed(now)
-    now += 30.0  # idle
-    for _ in range(16):
+    now += idle
+    for _ in range(burst):
         pace.submitted(now)
+    return now
+
+
+def test_an_idle_spell_before_a_burst_is_not_counted_as_slowness() -> None:
+    pace = PoolPace()
+    now = idle_then_burst(pace, idle=30.0, burst=16)
     assert pace.expected_wait(now + 0.001) < 0.1
 
 
@@ -50,11 +57,7 @@ def test_a_slow_first_answer_of_a_busy_period_does_not_price_the_whole_backlog()
     previous pace of 1 ms they wait 0.2 s: none is shed. Once the period has answered enough of
     them, its own pace counts: 20 ms an answer is a wait of seconds."""
     pace = PoolPace()
-    now = run_steady(pace, per_second=1000.0, seconds=1.0, batch=1, backlog=1)
-    pace.completed(now)
-    now += 5.0  # idle
-    for _ in range(200):
-        pace.submitted(now)
+    now = idle_then_burst(pace, idle=5.0, burst=200)
     pace.completed(now + 0.015)
     assert pace.expected_wait(now + 0.016) == pytest.approx(0.199, rel=0.05)
     for answer in range(2, 11):
