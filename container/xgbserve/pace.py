@@ -41,13 +41,17 @@ class PoolPace:
             self._completions.clear()
         self.in_pool += 1
 
-    def completed(self, now: float) -> None:
+    def completed(self, now: float, *, served: bool = True) -> None:
+        """A request left the pool; ``served`` False for one answered 503 because it had already
+        waited past the deadline: that takes no predict, and counting it as throughput under
+        overload would promise the next requests a wait they do not get."""
         self.in_pool = max(0, self.in_pool - 1)
-        self._completions.append(now)
+        if served:
+            self._completions.append(now)
         # A busy period that ends (at low load, each request is one) still measures the pace the
         # next burst starts from.
-        if self.in_pool == 0 or len(self._completions) >= MIN_COMPLETIONS:
-            self._measure(now)
+        if served and (self.in_pool == 0 or len(self._completions) >= MIN_COMPLETIONS):
+            self._measure(*self._window(now))
 
     def seconds_per_completion(self, now: float) -> float:
         """Busy seconds per completion over the window. Early in a busy period, with fewer than
@@ -57,8 +61,10 @@ class PoolPace:
         requests that were served within half a second. A pool that has been busy a whole window
         is measured whatever it finished, none included (a stuck predict then sheds)."""
         busy, finished = self._window(now)
-        if finished >= MIN_COMPLETIONS or busy >= self.window or not self._last_pace:
-            return self._measure(now)
+        if finished >= MIN_COMPLETIONS or busy >= self.window:
+            return self._measure(busy, finished)
+        if finished and not self._last_pace:  # the first busy period: all there is
+            return self._measure(busy, finished)
         return self._last_pace
 
     def _window(self, now: float) -> tuple[float, int]:
@@ -69,8 +75,7 @@ class PoolPace:
             completions.popleft()
         return max(0.0, now - start), len(completions)
 
-    def _measure(self, now: float) -> float:
-        busy, finished = self._window(now)
+    def _measure(self, busy: float, finished: int) -> float:
         if busy > 0:  # no time has passed: nothing measured
             self._last_pace = busy / max(1, finished)
         return self._last_pace

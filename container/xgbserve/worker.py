@@ -96,7 +96,9 @@ class HealthFirstWorker(Worker):
         self.settings = Settings.from_env()
         self.selector = selectors.DefaultSelector()
         self.conns: set[_Conn] = set()
-        self.done: queue.SimpleQueue[tuple[_Job, bytes, bool]] = queue.SimpleQueue()
+        # (job, response, keep-alive, whether the app ran: a request shed in the pool is no
+        # measure of the pool's pace)
+        self.done: queue.SimpleQueue[tuple[_Job, bytes, bool, bool]] = queue.SimpleQueue()
         self.wake_read, self.wake_write = os.pipe()
         os.set_blocking(self.wake_read, False)
         os.set_blocking(self.wake_write, False)
@@ -477,10 +479,11 @@ class HealthFirstWorker(Worker):
         """In a pool thread: shed if the request waited past the deadline, else run the app."""
         keep_alive = job.head.keep_alive
         waited = time.monotonic() - job.arrived
+        served = waited <= self.settings.request_deadline
         try:
-            if waited > self.settings.request_deadline:
+            if not served:
                 started = time.perf_counter()
-                status, headers, body = self._shed_answer(1, waited)
+                status, headers, body = self._shed_answer(retry_after_seconds(waited), waited)
                 self._log_shed(job.head, started)
             else:
                 status, headers, body = self._call_app(job)
@@ -499,7 +502,7 @@ class HealthFirstWorker(Worker):
                 http1.status_line(500), [("Content-Type", "application/json")], body, keep_alive=False
             )
             keep_alive = False
-        self.done.put((job, response, keep_alive))
+        self.done.put((job, response, keep_alive, served))
         with contextlib.suppress(BlockingIOError):
             os.write(self.wake_write, b"\0")
 
@@ -564,10 +567,10 @@ class HealthFirstWorker(Worker):
         now = time.monotonic()
         while True:
             try:
-                job, response, keep_alive = self.done.get_nowait()
+                job, response, keep_alive, served = self.done.get_nowait()
             except queue.Empty:
                 break
-            self.pace.completed(now)
+            self.pace.completed(now, served=served)
             conn = job.conn
             if conn not in self.conns:
                 continue

@@ -65,6 +65,17 @@ def test_a_slow_first_answer_of_a_busy_period_does_not_price_the_whole_backlog()
     assert pace.expected_wait(now + 0.215) > 2.0
 
 
+def test_requests_shed_in_the_pool_leave_it_but_are_no_throughput() -> None:
+    """100 requests that waited past the deadline are answered 503 in a moment: the 200 left
+    still wait at the pool's real pace of 200 a second."""
+    pace = PoolPace()
+    now = run_steady(pace, per_second=200.0, seconds=5.0, batch=1, backlog=300)
+    for _ in range(100):
+        pace.completed(now, served=False)
+    assert pace.in_pool == 200
+    assert pace.expected_wait(now) == pytest.approx(1.0, rel=0.05)
+
+
 def test_a_pool_that_finishes_nothing_is_as_slow_as_its_silence() -> None:
     pace = PoolPace()
     now = run_steady(pace, per_second=1000.0, seconds=1.0, batch=1, backlog=4)
