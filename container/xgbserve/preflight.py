@@ -64,7 +64,9 @@ def _child(model_dir: Path, nthread: int, writer: int) -> None:
             resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash is reported, not dumped
         model = Model.load(model_dir, nthread=nthread)
-        message = model.version.encode("ascii") + bytes(model.booster.save_raw("ubj"))
+        checked = CheckedModel(model_dir, model.version, bytes(model.booster.save_raw("ubj")))
+        checked.load(nthread)  # what the workers will load: it must load and predict here first
+        message = checked.version.encode("ascii") + checked.ubj
         code = 0
     except ModelLoadError as error:
         message = str(error).encode(errors="replace")
