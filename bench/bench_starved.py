@@ -316,8 +316,10 @@ def measure(seconds: float, levels: Sequence[int]) -> dict[str, Any]:
         level["served_vs_quota_allowance"] = (
             round(level["served_per_second"] / allowed, 3) if allowed else None
         )
-        level["served_vs_unthrottled_x_0_4"] = round(
-            level["served_per_second"] / (baseline["served_per_second"] * QUOTA_CPUS), 3
+        level["served_vs_unthrottled_x_0_4"] = (
+            round(level["served_per_second"] / (baseline["served_per_second"] * QUOTA_CPUS), 3)
+            if baseline["served_per_second"]
+            else None
         )
     return {
         "quota_cpus": QUOTA_CPUS,

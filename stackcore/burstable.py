@@ -6,21 +6,15 @@ One credit is one vCPU at 100% for one minute. Launch credits are spent first an
 toward the maximum balance; the earned balance is capped at 24 hours of earnings; out of credits an
 instance runs at its baseline. This is what took the seed's instance out of service, so the
 simulator, the plan and anything else that reasons about a T2 over time read it here.
+
+Source: Amazon EC2 User Guide, "Key concepts and definitions for burstable performance instances",
+credit table (T2 rows, read 2026-12),
+https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/burstable-credits-baseline-concepts.html
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from stackcore.instance_types import is_burstable
-
-CREDITS_URL = "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/burstable-credits-baseline-concepts.html"
-CREDITS_SOURCE = (
-    "Amazon EC2 User Guide, 'Key concepts and definitions for burstable performance instances', "
-    "credit table (T2), read 2026-12; one credit = one vCPU at 100% for one minute; launch credits "
-    "are spent first and do not count toward the maximum; out of credits a standard instance runs at "
-    "its baseline"
-)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,7 +46,7 @@ _CREDITS: dict[str, BurstableCredits] = {
 
 def burstable_credits(name: str) -> BurstableCredits | None:
     """The credit figures of a burstable hosting type; None for any other type."""
-    return _CREDITS.get(name) if is_burstable(name) else None
+    return _CREDITS.get(name)
 
 
 def credit_table() -> dict[str, BurstableCredits]:

@@ -123,6 +123,25 @@ def test_bad_latency_fields_are_a_clear_input_error(
     assert message in str(error.value)
 
 
+@pytest.mark.parametrize(
+    "change",
+    [{"users": "eight"}, {"users": [8]}, {"requests": "many"}],
+)
+def test_a_step_field_that_is_not_a_number_is_a_clear_input_error(
+    tmp_path: Path, change: dict[str, object]
+) -> None:
+    steps = _steps((1, 1.0, 3.0))
+    steps[0].update(change)
+    with pytest.raises(SimulationInputError, match=r"holds a value that is not a number"):
+        service.from_capacity_file(_write(tmp_path, {"steps": steps}))
+
+
+def test_a_scaling_factor_that_is_not_a_number_is_a_clear_input_error(tmp_path: Path) -> None:
+    record = {"steps": _steps((1, 1.0, 3.0)), "scaling": {"factor": "double"}}
+    with pytest.raises(SimulationInputError, match=r"holds a value that is not a number"):
+        service.from_capacity_file(_write(tmp_path, record))
+
+
 def test_an_absurd_spread_is_clamped_and_the_description_says_so(tmp_path: Path) -> None:
     model = service.from_capacity_file(_write(tmp_path, {"steps": _steps((1, 1.0, 5000.0))}))
     assert model.scv == service.SCV_LIMITS[1]

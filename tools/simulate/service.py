@@ -176,6 +176,18 @@ def from_capacity_file(path: Path) -> ServiceModel:
     ]
     if not measured:
         raise SimulationInputError(f"{path} has no step with completed requests")
+    try:
+        return _fitted(path, record, measured)
+    except SimulationInputError:
+        raise
+    except (TypeError, ValueError) as error:
+        raise SimulationInputError(
+            f"{path}: a step or the scaling holds a value that is not a number ({error}): "
+            "is it a capacity.json from make capacity?"
+        ) from None
+
+
+def _fitted(path: Path, record: dict[str, Any], measured: list[dict[str, Any]]) -> ServiceModel:
     scaling = record.get("scaling") or {}
     factor = float(scaling.get("factor", 1.0)) if isinstance(scaling, dict) else 1.0  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
     peak = max(float(s["rps"]) for s in measured)
