@@ -49,8 +49,8 @@ class PoolPace:
         if served:
             self._completions.append(now)
         # A busy period that ends (at low load, each request is one) still measures the pace the
-        # next burst starts from.
-        if served and (self.in_pool == 0 or len(self._completions) >= MIN_COMPLETIONS):
+        # next burst starts from; during one, each arriving request measures it.
+        if served and self.in_pool == 0:
             self._measure(*self._window(now))
 
     def seconds_per_completion(self, now: float) -> float:
