@@ -38,9 +38,7 @@ def erlang_c(servers: np.ndarray, load: np.ndarray) -> np.ndarray:
 def _phases(scv: float) -> tuple[float, list[tuple[float, float]]]:
     """The unit-mean service's delay and (probability, rate) phases, one phase when they coincide."""
     s = shape(scv)
-    if s.p >= 1 or s.rate_1 == s.rate_2:
-        return s.delay, [(1.0, s.rate_1)]
-    return s.delay, [(s.p, s.rate_1), (1 - s.p, s.rate_2)]
+    return s.delay, s.phases()
 
 
 def _phase_plus_wait(

@@ -58,7 +58,8 @@ class _ReferenceEngine:
         self.per_worker = service.per_worker_rps
         self.full_rps = service.instance_rps
         self.exponential = service.scv == 1.0
-        self.shape = service.shape
+        self.delay = service.shape.delay
+        self.phases = service.shape.phases()
         self.resources: list[simpy.Resource | None] = [None] * slots
         self.resource_label = [0] * slots
         self.active: list[set[Any]] = [set() for _ in range(slots)]
@@ -125,9 +126,9 @@ class _ReferenceEngine:
         """One service time of mean ``1 / rate``, shaped as the service model says."""
         if self.exponential:
             return float(self.rng.exponential(1 / rate))
-        shape = self.shape
-        phase = shape.rate_1 if shape.p >= 1 or self.rng.random() < shape.p else shape.rate_2
-        return (shape.delay + float(self.rng.exponential(1 / phase))) / rate
+        (first_p, first_rate), *other = self.phases
+        phase = first_rate if not other or self.rng.random() < first_p else other[0][1]
+        return (self.delay + float(self.rng.exponential(1 / phase))) / rate
 
     # Processes
 

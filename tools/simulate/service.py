@@ -46,6 +46,12 @@ class ServiceShape:
     rate_1: float
     rate_2: float
 
+    def phases(self) -> list[tuple[float, float]]:
+        """(probability, rate) of the exponential after the delay; one phase when they coincide."""
+        if self.p >= 1 or self.rate_1 == self.rate_2:
+            return [(1.0, self.rate_1)]
+        return [(self.p, self.rate_1), (1 - self.p, self.rate_2)]
+
 
 def shape(scv: float) -> ServiceShape:
     """The two-moment fit of a unit-mean service time with squared coefficient of variation ``scv``.
