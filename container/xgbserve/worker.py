@@ -502,9 +502,25 @@ class HealthFirstWorker(Worker):
                 http1.status_line(500), [("Content-Type", "application/json")], body, keep_alive=False
             )
             keep_alive = False
-        self.done.put((job, response, keep_alive, served))
+        self.done.put((job, self._send_now(job.conn, response), keep_alive, served))
         with contextlib.suppress(BlockingIOError):
             os.write(self.wake_write, b"\0")
+
+    @staticmethod
+    def _send_now(conn: _Conn, response: bytes) -> bytes:
+        """In a pool thread: send what the socket takes at once and return the rest for the loop.
+
+        The client has its answer without waiting for the loop to be scheduled (a thread hand-off
+        less on every request's path). Safe because a busy connection is the pool's alone: the loop
+        neither reads it nor writes it until the job is done, unless output of its own (a
+        ``100 Continue`` not yet sent) is pending, and then everything goes through the loop, in order."""
+        if conn.out:
+            return response
+        try:
+            sent = conn.sock.send(response)
+        except OSError:
+            return response  # would block, or the socket is gone: the loop finds out and copes
+        return response[sent:] if sent < len(response) else b""
 
     def _call_app(self, job: _Job) -> tuple[str, list[tuple[str, str]], bytes]:
         captured: list[Any] = []
