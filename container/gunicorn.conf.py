@@ -26,6 +26,7 @@ from xgbserve.settings import (  # noqa: E402  (the package lives next to this f
     WORKER_CLASS,
     XGBOOST_NTHREAD,
     Settings,
+    hide_scikit_learn,
     xgboost_threads,
 )
 
@@ -72,20 +73,16 @@ preload_app = False
 # CPU importing XGBoost at the same time, which is most of a cold start on 2 cores; and the
 # imported code is shared copy-on-write between workers.
 #
-# XGBoost imports scikit-learn when it is installed, for its sklearn-style estimators, which the
-# server never uses: more than a second of CPU per start where a developer's environment has it
-# (the image does not). Marking it absent makes XGBoost skip it.
-sys.modules.setdefault("sklearn", None)  # type: ignore[arg-type]
-from xgbserve.preflight import ModelCheckError, check_model, start_check  # noqa: E402
-
 # The model is loaded and checked once, in a forked child, before any worker exists: a corrupt
-# file stops the server here with the reason and exit code 3, instead of crashing every worker
-# at boot while the master respawns them for ever (see xgbserve.preflight). The child starts as
-# soon as XGBoost is imported, so that it loads the model while the master imports the web stack
-# (on 2 cores a cold start's critical path loses the load); on_starting collects its verdict,
-# and the workers load the model it checked.
-start_check(_settings.model_dir, nthread=_nthread)
+# file stops the server in on_starting with the reason and exit code 3, instead of crashing every
+# worker at boot while the master respawns them for ever (see xgbserve.preflight). `serve` starts
+# that child before it even imports Gunicorn, so that the model loads while the master imports the
+# web stack (on 2 cores a cold start's critical path loses the load); reading this file forks
+# nothing (`gunicorn --check-config`, a HUP), and a master started without `serve` checks the
+# model in on_starting. The workers load the model the child checked.
+hide_scikit_learn()
 import xgbserve.app  # noqa: E402, F401
+from xgbserve.preflight import ModelCheckError, check_model  # noqa: E402
 
 MODEL_CHECK_FAILED = 3
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,3 +151,12 @@ class Settings:
 def xgboost_threads(workers: int, cores: int) -> int:
     """Threads per worker for XGBoost so that all workers together do not oversubscribe the cores."""
     return max(1, cores // workers)
+
+
+def hide_scikit_learn() -> None:
+    """Make the next ``import xgboost`` skip scikit-learn.
+
+    XGBoost imports it when installed, for its sklearn-style estimators, which the server never
+    uses: more than a second of CPU per start where a developer's environment has it (the image
+    does not). Only for a server process, before its first import of XGBoost."""
+    sys.modules.setdefault("sklearn", None)  # type: ignore[arg-type]

@@ -123,6 +123,26 @@ def test_gunicorn_config_checks(model_dirs: dict[str, Path]) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_reading_the_gunicorn_config_forks_no_model_check(model_dirs: dict[str, Path]) -> None:
+    # `serve` starts the check; `gunicorn --check-config`, a HUP or a test reading the file must not
+    # leave a child loading the model behind them.
+    script = (
+        "import runpy; runpy.run_path('gunicorn.conf.py');"
+        "from xgbserve import preflight; print(len(preflight._started))"
+    )
+    env = {**os.environ, "MODEL_DIR": str(model_dirs["json"]), "BIND_HOST": "127.0.0.1"}
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        cwd=CONTAINER,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert result.stdout.strip().splitlines()[-1] == "0"
+
+
 def test_gunicorn_settings_follow_the_environment(model_dirs: dict[str, Path]) -> None:
     script = (
         "import runpy, json; c = runpy.run_path('gunicorn.conf.py');"
