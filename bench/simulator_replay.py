@@ -30,7 +30,7 @@ from tools.simulate.inputs import SimulationInput
 from tools.simulate.scenario import fleet_from_stack
 
 MODEL_DIR = REPO_ROOT / "build" / "demo-model"
-CURVE_USERS = (1, 2, 4, 8, 16)
+CURVE_USERS = (1, 2, 4, 8)
 CURVE_SECONDS = 3.0
 RUN_SECONDS = 15
 REPEATS = 3
