@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 
@@ -45,13 +46,23 @@ def server() -> Iterator[ThreadingHTTPServer]:
     _Handler.delay_seconds = 0.0
 
 
+def _run(coroutine: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
+    """Run on a loop of its own: ``asyncio.run`` would leave this thread without a current loop,
+    which later tests (Pulumi's mocks) expect ``get_event_loop`` to give them."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        loop.close()
+
+
 def _port(httpd: ThreadingHTTPServer) -> int:
     return int(httpd.server_address[1])
 
 
 def test_the_closed_loop_answers_every_request_and_times_them(server: ThreadingHTTPServer) -> None:
     request = load_client.request_bytes(b"1,2,3\n")
-    result = asyncio.run(load_client.closed_loop(_port(server), request, users=2, seconds=0.3))
+    result = _run(load_client.closed_loop(_port(server), request, users=2, seconds=0.3))
     assert result["users"] == 2
     assert result["requests"] > 10
     assert result["failed"] == 0
@@ -60,7 +71,7 @@ def test_the_closed_loop_answers_every_request_and_times_them(server: ThreadingH
 
 def test_the_open_loop_sends_poisson_arrivals_at_the_rate(server: ThreadingHTTPServer) -> None:
     request = load_client.request_bytes(b"1,2,3\n")
-    result = asyncio.run(load_client.open_loop(_port(server), request, 200.0, 1.0, seed=7, connections=8))
+    result = _run(load_client.open_loop(_port(server), request, 200.0, 1.0, seed=7, connections=8))
     # 200 a second for a second: a Poisson count of mean 200 (sd 14).
     assert 140 <= result["offered"] <= 260
     assert result["requests"] + result["failed"] == result["offered"]
@@ -70,7 +81,7 @@ def test_the_open_loop_sends_poisson_arrivals_at_the_rate(server: ThreadingHTTPS
 def test_the_same_seed_gives_the_same_arrivals(server: ThreadingHTTPServer) -> None:
     request = load_client.request_bytes(b"1,2,3\n")
     runs = [
-        asyncio.run(load_client.open_loop(_port(server), request, 100.0, 0.5, seed=3, connections=4))
+        _run(load_client.open_loop(_port(server), request, 100.0, 0.5, seed=3, connections=4))
         for _ in range(2)
     ]
     assert len({result["offered"] for result in runs}) == 1
@@ -80,13 +91,13 @@ def test_a_request_waiting_for_a_connection_is_timed_from_its_schedule(server: T
     _Handler.delay_seconds = 0.02
     request = load_client.request_bytes(b"1,2,3\n")
     # One connection, 20 ms a request, 100 arrivals a second: most wait, and their wait counts.
-    result = asyncio.run(load_client.open_loop(_port(server), request, 100.0, 0.3, seed=1, connections=1))
+    result = _run(load_client.open_loop(_port(server), request, 100.0, 0.3, seed=1, connections=1))
     assert result["waited_for_connection"] > 0
     assert result["p99_ms"] > 2 * 20
 
 
 def test_an_answer_that_is_not_200_is_counted_as_failed(server: ThreadingHTTPServer) -> None:
     wrong_path = load_client.request_bytes(b"1,2,3\n").replace(b"/invocations", b"/elsewhere", 1)
-    result = asyncio.run(load_client.closed_loop(_port(server), wrong_path, users=1, seconds=0.2))
+    result = _run(load_client.closed_loop(_port(server), wrong_path, users=1, seconds=0.2))
     assert result["failed"] > 0
     assert result["requests"] == 0
