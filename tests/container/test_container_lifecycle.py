@@ -109,10 +109,9 @@ def test_unknown_output_selection_stops_the_server_with_the_valid_keys(model_dir
     assert "predicted_label, labels, probability, probabilities" in str(caught.value)
 
 
-def test_gunicorn_config_checks(model_dirs: dict[str, Path]) -> None:
-    env = {**os.environ, "MODEL_DIR": str(model_dirs["json"]), "BIND_HOST": "127.0.0.1", "PORT": "8080"}
-    result = subprocess.run(
-        [sys.executable, "-m", "gunicorn", "--check-config", "--config", str(CONTAINER / "gunicorn.conf.py")],
+def _python_beside_config(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args],
         env=env,
         cwd=CONTAINER,
         capture_output=True,
@@ -120,7 +119,19 @@ def test_gunicorn_config_checks(model_dirs: dict[str, Path]) -> None:
         timeout=120,
         check=False,
     )
+
+
+def test_gunicorn_config_checks(model_dirs: dict[str, Path]) -> None:
+    env = {**os.environ, "MODEL_DIR": str(model_dirs["json"]), "BIND_HOST": "127.0.0.1", "PORT": "8080"}
+    result = _python_beside_config(["-m", "gunicorn", "--check-config", "--config", "gunicorn.conf.py"], env)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _last_line_printed(script: str, env: dict[str, str]) -> str:
+    """The last line ``python -c script`` prints, run beside gunicorn.conf.py."""
+    result = _python_beside_config(["-c", script], env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout.strip().splitlines()[-1]
 
 
 def test_reading_the_gunicorn_config_forks_no_model_check(model_dirs: dict[str, Path]) -> None:
@@ -131,16 +142,7 @@ def test_reading_the_gunicorn_config_forks_no_model_check(model_dirs: dict[str, 
         "from xgbserve import preflight; print(len(preflight._started))"
     )
     env = {**os.environ, "MODEL_DIR": str(model_dirs["json"]), "BIND_HOST": "127.0.0.1"}
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        env=env,
-        cwd=CONTAINER,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    assert result.stdout.strip().splitlines()[-1] == "0"
+    assert _last_line_printed(script, env) == "0"
 
 
 def test_gunicorn_settings_follow_the_environment(model_dirs: dict[str, Path]) -> None:
@@ -157,16 +159,7 @@ def test_gunicorn_settings_follow_the_environment(model_dirs: dict[str, Path]) -
         "PORT": "9123",
         "BIND_HOST": "127.0.0.1",
     }
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        env=env,
-        cwd=CONTAINER,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    config = json.loads(result.stdout.strip().splitlines()[-1])
+    config = json.loads(_last_line_printed(script, env))
     assert config["workers"] == 3
     assert config["timeout"] == 17
     assert config["bind"] == ["127.0.0.1:9123"]
