@@ -24,10 +24,9 @@ sys.path.insert(0, str(_HERE))
 
 from xgbserve.settings import (  # noqa: E402  (the package lives next to this file)
     WORKER_CLASS,
-    XGBOOST_NTHREAD,
     Settings,
     hide_scikit_learn,
-    xgboost_threads,
+    limit_library_threads,
 )
 
 _settings = Settings.from_env()
@@ -46,12 +45,10 @@ worker_class = os.environ.get(WORKER_CLASS, "xgbserve.worker.HealthFirstWorker")
 # SERVER_PREDICT_CONCURRENCY (default 1) of them parse and encode at a time (see xgbserve.app).
 threads = _settings.threads
 
-# XGBoost threads per worker so that workers * nthread <= cores: with 5 workers on 2 cores each
-# predicts on one thread and the OS spreads workers over cores, instead of 5 OpenMP pools of 2
-# threads thrashing. Set before fork so every worker inherits it.
-_nthread = xgboost_threads(workers, _cores)
-os.environ.setdefault(XGBOOST_NTHREAD, str(_nthread))
-os.environ.setdefault("OMP_NUM_THREADS", os.environ[XGBOOST_NTHREAD])
+# XGBoost threads per worker so that workers * nthread <= cores, set before XGBoost is imported
+# and before fork so every worker inherits it (`serve` has set them already; this is for a master
+# started without it).
+_nthread = limit_library_threads(workers, _cores)
 
 # SAGEMAKER_MODEL_SERVER_TIMEOUT (default 60 s, InvokeEndpoint's own limit). With this worker it is
 # how long a worker's main loop may go silent before the master restarts it (a hung process); a

@@ -153,6 +153,19 @@ def xgboost_threads(workers: int, cores: int) -> int:
     return max(1, cores // workers)
 
 
+def limit_library_threads(workers: int, cores: int) -> int:
+    """Set XGBoost's and OpenMP's threads per worker (unless the environment sets them) for this
+    process and the workers it forks, and return XGBoost's.
+
+    With 5 workers on 2 cores each worker predicts on one thread and the OS spreads the workers over
+    the cores, instead of 5 OpenMP pools of 2 threads thrashing. OpenMP and numpy's OpenBLAS read
+    the variables once, when they load: call this before the first import of numpy or XGBoost."""
+    nthread = xgboost_threads(workers, cores)
+    os.environ.setdefault(XGBOOST_NTHREAD, str(nthread))
+    os.environ.setdefault("OMP_NUM_THREADS", os.environ[XGBOOST_NTHREAD])
+    return nthread
+
+
 def hide_scikit_learn() -> None:
     """Make the next ``import xgboost`` skip scikit-learn.
 

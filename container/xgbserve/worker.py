@@ -512,8 +512,9 @@ class HealthFirstWorker(Worker):
 
         The client has its answer without waiting for the loop to be scheduled (a thread hand-off
         less on every request's path). Safe because a busy connection is the pool's alone: the loop
-        neither reads it nor writes it until the job is done, unless output of its own (a
-        ``100 Continue`` not yet sent) is pending, and then everything goes through the loop, in order."""
+        neither reads it nor adds to its output until the job is done; when output the loop queued
+        earlier is still unsent (a ``100 Continue``, the rest of an earlier answer), everything goes
+        through the loop, in order."""
         if conn.out:
             return response
         try:

@@ -145,6 +145,28 @@ def test_reading_the_gunicorn_config_forks_no_model_check(model_dirs: dict[str, 
     assert _last_line_printed(script, env) == "0"
 
 
+def test_serve_limits_openmp_threads_before_xgboost_is_loaded(model_dirs: dict[str, Path]) -> None:
+    # OpenMP reads OMP_NUM_THREADS once, when XGBoost loads it: serve must set it before it imports
+    # XGBoost for the model check, or 5 workers on 2 cores each get a pool of 2 threads.
+    script = (
+        "import ctypes, runpy, gunicorn.app.wsgiapp as wsgiapp\n"
+        "def report(prog):\n"
+        "    gomp = next(line.split()[-1] for line in open('/proc/self/maps') if 'libgomp' in line)\n"
+        "    print(ctypes.CDLL(gomp).omp_get_max_threads())\n"
+        "wsgiapp.run = report\n"
+        "try:\n"
+        "    runpy.run_path('serve', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+    )
+    env = {
+        key: value for key, value in os.environ.items() if key not in ("OMP_NUM_THREADS", "XGBOOST_NTHREAD")
+    }
+    env |= {"MODEL_DIR": str(model_dirs["json"]), "SAGEMAKER_MODEL_SERVER_WORKERS": "5"}
+    expected = max(1, (os.cpu_count() or 1) // 5)
+    assert _last_line_printed(script, env) == str(expected)
+
+
 def test_gunicorn_settings_follow_the_environment(model_dirs: dict[str, Path]) -> None:
     script = (
         "import runpy, json; c = runpy.run_path('gunicorn.conf.py');"
