@@ -143,6 +143,17 @@ def replay_figures(fractions: tuple[float, ...] | None) -> list[dict[str, Any]]:
                 r["real_rps"],
             ),
             figure(f"real container: fixed-rate run, p99{at}", r["real_p99_ms"], "ms"),
+            # The generator's own health: nothing failed, nothing waited for a connection, and how
+            # late it sent its arrivals (large: the offered load was burstier than Poisson).
+            figure(f"real container: failed requests, all runs{at}", r["real_failed"], "count"),
+            figure(
+                f"real container: requests that waited for a connection{at}",
+                r["real_waited_for_connection"],
+                "count",
+            ),
+            figure(
+                f"real container: arrivals sent late, p99 (worst run){at}", r["real_sent_late_p99_ms"], "ms"
+            ),
             # How far one real run is from the next: the noise any replay is judged against.
             figure(
                 f"real container: highest p99 of {simulator_replay.REPEATS} identical runs{at}",

@@ -8,9 +8,12 @@ code. Run as ``python -m bench.load_client --port P closed --users N --seconds S
 Open loop: arrivals are a Poisson process at ``rate`` (exponential gaps from ``--seed``), as a
 fleet's many independent callers are. A request's latency runs from when it was written to the
 socket, not from its scheduled time: the loop's timers wake up to a millisecond late (epoll's
-resolution), which is the generator's delay, not the server's. When no connection is free a request
-waits for one, and its latency then runs from its scheduled time (that wait is queueing the server
-caused); ``waited_for_connection`` counts those."""
+resolution), which is the generator's delay, not the server's (``sent_late_p99_ms`` and
+``sent_late_max_ms`` say how late). When no connection is free a request waits for one, in turn,
+and its latency then runs from its scheduled time (that wait is queueing the server caused);
+``waited_for_connection`` counts those. A reset, a close mid-answer or an answer without a
+``Content-Length`` is a failed request, and the connection is replaced, as it is after
+``Connection: close``."""
 
 from __future__ import annotations
 
@@ -40,17 +43,43 @@ def request_bytes(body: bytes) -> bytes:
     return head.encode() + body
 
 
-async def _invoke(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> bool:
-    writer.write(request)
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    if length:
+Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+_BROKEN = (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, ValueError)
+"""What a reset, a close mid-answer or an answer this client cannot frame raise."""
+
+
+async def _invoke(connection: Connection, request: bytes) -> tuple[bool, bool]:
+    """Send one request and read its answer whole: (answered 200, the connection can carry the next)."""
+    reader, writer = connection
+    try:
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        length: int | None = None
+        close = False
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            key = name.strip().lower()
+            if key == b"content-length":
+                length = int(value)
+            elif key == b"connection":
+                close = value.strip().lower() == b"close"
+        if length is None:
+            return False, False  # the body cannot be framed: nothing more can be read here
         await reader.readexactly(length)
-    return head[9:12] == b"200"
+    except _BROKEN:
+        return False, False
+    return head[9:12] == b"200", not close
+
+
+async def _renewed(port: int, connection: Connection, usable: bool) -> Connection | None:
+    """The connection, or a new one when the server closed it or said it would; None when none opens."""
+    if usable:
+        return connection
+    connection[1].close()
+    try:
+        return await asyncio.open_connection(HOST, port)
+    except OSError:
+        return None
 
 
 def _summary(latencies: list[float], seconds: float, failed: int) -> dict[str, Any]:
@@ -75,14 +104,17 @@ async def closed_loop(port: int, request: bytes, users: int, seconds: float) -> 
 
     async def user() -> None:
         nonlocal failed
-        reader, writer = await asyncio.open_connection(HOST, port)
-        while time.perf_counter() < stop:
+        connection: Connection | None = await asyncio.open_connection(HOST, port)
+        while connection is not None and time.perf_counter() < stop:
             started = time.perf_counter()
-            if await _invoke(reader, writer, request):
+            ok, usable = await _invoke(connection, request)
+            if ok:
                 latencies.append(time.perf_counter() - started)
             else:
                 failed += 1
-        writer.close()
+            connection = await _renewed(port, connection, usable)
+        if connection is not None:
+            connection[1].close()
 
     await asyncio.gather(*(user() for _ in range(users)))
     return {"users": users, "seconds": seconds, **_summary(latencies, seconds, failed)}
@@ -92,47 +124,63 @@ async def open_loop(
     port: int, request: bytes, rate: float, seconds: float, *, seed: int, connections: int
 ) -> dict[str, Any]:
     """Poisson arrivals at ``rate`` a second for ``seconds``; see the module docstring."""
-    free: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+    free: asyncio.Queue[Connection] = asyncio.Queue()
     for _ in range(connections):
         free.put_nowait(await asyncio.open_connection(HOST, port))
     latencies: list[float] = []
     failed = 0
     waited = 0
+    waiting = 0
 
     async def one(due: float) -> None:
-        nonlocal failed, waited
-        if free.empty():
+        nonlocal failed, waited, waiting
+        # Requests already waiting for a connection go first: a newcomer must not take the one just
+        # freed ahead of them, or the wait the server caused would be hidden.
+        if waiting or free.empty():
             waited += 1
-            reader, writer = await free.get()
+            waiting += 1
+            try:
+                connection = await free.get()
+            finally:
+                waiting -= 1
             started = due
         else:
-            reader, writer = free.get_nowait()
+            connection = free.get_nowait()
             started = time.perf_counter()
-        ok = await _invoke(reader, writer, request)
+        ok, usable = await _invoke(connection, request)
         done = time.perf_counter()
-        free.put_nowait((reader, writer))
         if ok:
             latencies.append(done - started)
         else:
             failed += 1
+        renewed = await _renewed(port, connection, usable)
+        if renewed is not None:
+            free.put_nowait(renewed)
 
     arrivals = random.Random(seed)
     tasks: list[asyncio.Task[None]] = []
+    late: list[float] = []
     start = time.perf_counter() + 0.1
     due = start
     while (due := due + arrivals.expovariate(rate)) < start + seconds:
         delay = due - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
+        late.append(time.perf_counter() - due)
         tasks.append(asyncio.ensure_future(one(due)))
     await asyncio.gather(*tasks)
     while not free.empty():
         free.get_nowait()[1].close()
+    late.sort()
     return {
         "rate": rate,
         "seconds": seconds,
         "offered": len(tasks),
         "waited_for_connection": waited,
+        # How late the generator sent its arrivals (its timers, its own CPU): large values mean the
+        # offered load was burstier than Poisson.
+        "sent_late_p99_ms": 1000 * percentile(late, 0.99) if late else 0.0,
+        "sent_late_max_ms": 1000 * late[-1] if late else 0.0,
         **_summary(latencies, seconds, failed),
     }
 

@@ -119,6 +119,7 @@ def measure(fractions: tuple[float, ...] = (RUN_FRACTION,)) -> list[dict[str, fl
                 "real_p99_high_ms": max(p99s, default=math.nan),
                 "real_failed": float(sum(r["failed"] for r in runs)),
                 "real_waited_for_connection": float(sum(r["waited_for_connection"] for r in runs)),
+                "real_sent_late_p99_ms": max(r["sent_late_p99_ms"] for r in runs),
                 "simulated_rps": float(outcome.windows.served.sum()) / RUN_SECONDS,
                 "simulated_p99_ms": float(outcome.summary()["p99_ms"] or math.nan),
             }

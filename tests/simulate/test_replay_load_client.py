@@ -19,6 +19,7 @@ from bench import load_client
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     delay_seconds = 0.0
+    behaviour = "keep-alive"  # or "close" (Connection: close after each answer), "cut" (answer cut short)
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers["Content-Length"]))
@@ -26,9 +27,13 @@ class _Handler(BaseHTTPRequestHandler):
         status = 200 if self.path == "/invocations" else 404
         body = b"0.5\n" * 3
         self.send_response(status)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(len(body) * (10 if self.behaviour == "cut" else 1)))
+        if self.behaviour == "close":
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(body)
+        if self.behaviour == "cut":
+            self.close_connection = True
 
     def log_message(self, format: str, *args: object) -> None:
         del format, args
@@ -44,6 +49,7 @@ def server() -> Iterator[ThreadingHTTPServer]:
     httpd.shutdown()
     httpd.server_close()
     _Handler.delay_seconds = 0.0
+    _Handler.behaviour = "keep-alive"
 
 
 def _run(coroutine: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
@@ -78,13 +84,24 @@ def test_the_open_loop_sends_poisson_arrivals_at_the_rate(server: ThreadingHTTPS
     assert result["failed"] == 0
 
 
-def test_the_same_seed_gives_the_same_arrivals(server: ThreadingHTTPServer) -> None:
+def test_a_server_that_closes_after_each_answer_still_gets_every_request(
+    server: ThreadingHTTPServer,
+) -> None:
+    _Handler.behaviour = "close"
     request = load_client.request_bytes(b"1,2,3\n")
-    runs = [
-        _run(load_client.open_loop(_port(server), request, 100.0, 0.5, seed=3, connections=4))
-        for _ in range(2)
-    ]
-    assert len({result["offered"] for result in runs}) == 1
+    closed = _run(load_client.closed_loop(_port(server), request, users=2, seconds=0.2))
+    opened = _run(load_client.open_loop(_port(server), request, 100.0, 0.3, seed=5, connections=2))
+    assert closed["requests"] > 5
+    assert closed["failed"] == 0
+    assert opened["requests"] == opened["offered"] > 0
+
+
+def test_an_answer_cut_short_is_a_failed_request_not_a_crash(server: ThreadingHTTPServer) -> None:
+    _Handler.behaviour = "cut"
+    request = load_client.request_bytes(b"1,2,3\n")
+    result = _run(load_client.open_loop(_port(server), request, 100.0, 0.3, seed=2, connections=2))
+    assert result["failed"] == result["offered"] > 0
+    assert result["requests"] == 0
 
 
 def test_a_request_waiting_for_a_connection_is_timed_from_its_schedule(server: ThreadingHTTPServer) -> None:
