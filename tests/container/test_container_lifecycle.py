@@ -20,7 +20,7 @@ import numpy.typing as npt
 import pytest
 from container_helpers import csv_of, request
 
-from tools.serving import ContainerStartError, running_container
+from tools.serving import ContainerStartError, free_port, running_container
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONTAINER = REPO_ROOT / "container"
@@ -125,6 +125,16 @@ def test_gunicorn_config_checks(model_dirs: dict[str, Path]) -> None:
     env = {**os.environ, "MODEL_DIR": str(model_dirs["json"]), "BIND_HOST": "127.0.0.1", "PORT": "8080"}
     result = _python_beside_config(["-m", "gunicorn", "--check-config", "--config", "gunicorn.conf.py"], env)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_master_started_without_serve_checks_the_model_and_exits_3(tmp_path: Path) -> None:
+    # Without `serve` nothing started the check early: on_starting runs it before any worker forks.
+    (tmp_path / "xgboost-model").write_bytes(b"this is not a model")
+    env = {**os.environ, "MODEL_DIR": str(tmp_path), "BIND_HOST": "127.0.0.1", "PORT": str(free_port())}
+    result = _python_beside_config(["-m", "gunicorn", "--config", "gunicorn.conf.py"], env)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "serve: the model does not load:" in result.stderr
+    assert "Booting worker" not in result.stderr
 
 
 def _last_line_printed(script: str, env: dict[str, str]) -> str:
