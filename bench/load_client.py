@@ -20,19 +20,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import random
 import sys
 import time
 from collections.abc import Sequence
 from typing import Any
 
+from tools.capacity.sizing import percentile_ms
+
 HOST = "127.0.0.1"
-
-
-def percentile(ordered: Sequence[float], quantile: float) -> float:
-    """The nearest-rank percentile of an ascending list."""
-    return ordered[max(0, math.ceil(quantile * len(ordered)) - 1)]
 
 
 def request_bytes(body: bytes) -> bytes:
@@ -90,8 +86,8 @@ def _summary(latencies: list[float], seconds: float, failed: int) -> dict[str, A
         "requests": len(ordered),
         "failed": failed,
         "rps": len(ordered) / seconds,
-        "p50_ms": 1000 * percentile(ordered, 0.50),
-        "p99_ms": 1000 * percentile(ordered, 0.99),
+        "p50_ms": 1000 * percentile_ms(ordered, 0.50),
+        "p99_ms": 1000 * percentile_ms(ordered, 0.99),
         "mean_ms": 1000 * sum(ordered) / len(ordered),
     }
 
@@ -179,7 +175,7 @@ async def open_loop(
         "waited_for_connection": waited,
         # How late the generator sent its arrivals (its timers, its own CPU): large values mean the
         # offered load was burstier than Poisson.
-        "sent_late_p99_ms": 1000 * percentile(late, 0.99) if late else 0.0,
+        "sent_late_p99_ms": 1000 * percentile_ms(late, 0.99) if late else 0.0,
         "sent_late_max_ms": 1000 * late[-1] if late else 0.0,
         **_summary(latencies, seconds, failed),
     }
